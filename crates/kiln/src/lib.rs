@@ -1,0 +1,2 @@
+//! Kiln: the user-facing crate.
+pub use kiln_core::*;

@@ -1,13 +1,26 @@
 //! Kiln's core: lazy tensors over one closed enum of primitives, a
 //! reference evaluator that is the test oracle, and the CPU runtime.
 //!
-//! Read top to bottom in data-flow order: [`dtype`] and [`shape`] describe
-//! values; [`primitive`] is the IR and [`infer`] its shape/dtype rules;
+//! Read in data-flow order: [`dtype`] and [`shape`] describe values;
+//! [`primitive`] is the IR and [`infer`] its shape/dtype rules; [`tensor`] is
+//! the lazy handle users hold and [`ops`] the API that builds graphs;
+//! [`eval`] orders a graph and runs [`cpu`] kernels over [`array::Array`]s;
 //! [`reference`] is the simple evaluator every kernel is tested against.
 
+pub mod array;
+pub mod buffer;
+pub mod cpu;
 pub mod dtype;
+pub mod error;
+pub mod eval;
 pub mod infer;
+pub mod ops;
 pub mod primitive;
 pub mod random;
 pub mod reference;
 pub mod shape;
+pub mod tensor;
+
+pub use dtype::DType;
+pub use error::{Error, Result};
+pub use tensor::{no_grad, Tensor};

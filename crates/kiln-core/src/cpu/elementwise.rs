@@ -1,0 +1,247 @@
+//! Elementwise kernels: unary, binary, compare, select, cast, random.
+//!
+//! Each reads inputs of any layout (contiguous fast path, strided rows
+//! otherwise) and writes a fresh contiguous buffer; large contiguous inputs
+//! are split over threads.
+
+use super::scalar::{FloatCompute, Num, Ordered, Real};
+use crate::array::{for_each_row, Array};
+use crate::buffer::BufferElement;
+use crate::dtype::{DType, Element};
+use crate::primitive::{BinaryOp, CompareOp, Distribution, UnaryOp};
+use crate::random::{element_bits, normal_from_bits, uniform_from_bits};
+use rayon::prelude::*;
+
+/// Inputs with at least this many elements are split over threads.
+pub const PARALLEL_THRESHOLD: usize = 1 << 16;
+const CHUNK: usize = 1 << 14;
+
+/// `f` applied to every element of `a`, row-major.
+pub fn map1<T: BufferElement, U: BufferElement>(a: &Array, f: impl Fn(T) -> U + Sync) -> Vec<U> {
+    if let Some(s) = a.contiguous_slice::<T>() {
+        if s.len() >= PARALLEL_THRESHOLD {
+            let mut out = vec![U::default(); s.len()];
+            out.par_chunks_mut(CHUNK)
+                .zip(s.par_chunks(CHUNK))
+                .for_each(|(o, i)| {
+                    for (o, &x) in o.iter_mut().zip(i) {
+                        *o = f(x);
+                    }
+                });
+            return out;
+        }
+        return s.iter().map(|&x| f(x)).collect();
+    }
+    let src = a.buffer().as_slice::<T>();
+    let mut out = Vec::with_capacity(a.numel());
+    for_each_row(a.shape(), [a.strides()], [a.offset()], |[o], n, [st]| {
+        let mut p = o as isize;
+        for _ in 0..n {
+            out.push(f(src[p as usize]));
+            p += st;
+        }
+    });
+    out
+}
+
+/// `f` applied to pairs of elements of equally shaped `a` and `b`.
+pub fn map2<T: BufferElement, V: BufferElement, U: BufferElement>(
+    a: &Array,
+    b: &Array,
+    f: impl Fn(T, V) -> U + Sync,
+) -> Vec<U> {
+    if let (Some(x), Some(y)) = (a.contiguous_slice::<T>(), b.contiguous_slice::<V>()) {
+        if x.len() >= PARALLEL_THRESHOLD {
+            let mut out = vec![U::default(); x.len()];
+            out.par_chunks_mut(CHUNK)
+                .zip(x.par_chunks(CHUNK).zip(y.par_chunks(CHUNK)))
+                .for_each(|(o, (xs, ys))| {
+                    for ((o, &p), &q) in o.iter_mut().zip(xs).zip(ys) {
+                        *o = f(p, q);
+                    }
+                });
+            return out;
+        }
+        return x.iter().zip(y).map(|(&p, &q)| f(p, q)).collect();
+    }
+    let (sa, sb) = (a.buffer().as_slice::<T>(), b.buffer().as_slice::<V>());
+    let mut out = Vec::with_capacity(a.numel());
+    for_each_row(
+        a.shape(),
+        [a.strides(), b.strides()],
+        [a.offset(), b.offset()],
+        |[oa, ob], n, [ta, tb]| {
+            let (mut p, mut q) = (oa as isize, ob as isize);
+            for _ in 0..n {
+                out.push(f(sa[p as usize], sb[q as usize]));
+                p += ta;
+                q += tb;
+            }
+        },
+    );
+    out
+}
+
+/// The unary primitive `op` on `a`.
+pub fn unary(op: UnaryOp, a: &Array) -> Array {
+    use UnaryOp::*;
+    let shape = a.shape().to_vec();
+    let d = a.dtype();
+    match op {
+        LogicalNot => Array::from_vec(map1::<bool, bool>(a, |x| !x), shape),
+        IsNan => crate::with_float_dtype!(
+            d,
+            T,
+            { Array::from_vec(map1::<T, bool>(a, |x| x.is_nan()), shape) },
+            unreachable!("infer admits floats only")
+        ),
+        IsInf => crate::with_float_dtype!(
+            d,
+            T,
+            { Array::from_vec(map1::<T, bool>(a, |x| x.to_f64().is_infinite()), shape) },
+            unreachable!("infer admits floats only")
+        ),
+        Neg | Abs | Sign if !d.is_float() => crate::with_int_dtype!(
+            d,
+            T,
+            {
+                let f: fn(T) -> T = match op {
+                    Neg => <T as Num>::neg,
+                    Abs => <T as Num>::abs,
+                    _ => <T as Num>::sign,
+                };
+                Array::from_vec(map1::<T, T>(a, f), shape)
+            },
+            unreachable!("infer rejects bool")
+        ),
+        _ => crate::with_float_dtype!(
+            d,
+            T,
+            { Array::from_vec(map1::<T, T>(a, |x| T::down(<T as FloatCompute>::C::apply(op, x.up()))), shape) },
+            unreachable!("infer admits floats only")
+        ),
+    }
+}
+
+/// The binary primitive `op` on equally shaped `a` and `b`.
+pub fn binary(op: BinaryOp, a: &Array, b: &Array) -> Array {
+    use BinaryOp::*;
+    let shape = a.shape().to_vec();
+    match op {
+        LogicalAnd => Array::from_vec(map2::<bool, bool, bool>(a, b, |x, y| x & y), shape),
+        LogicalOr => Array::from_vec(map2::<bool, bool, bool>(a, b, |x, y| x | y), shape),
+        Maximum | Minimum => crate::with_dtype!(a.dtype(), T, {
+            let f: fn(T, T) -> T = if op == Maximum {
+                <T as Ordered>::max_nan
+            } else {
+                <T as Ordered>::min_nan
+            };
+            Array::from_vec(map2::<T, T, T>(a, b, f), shape)
+        }),
+        _ => crate::with_num_dtype!(
+            a.dtype(),
+            T,
+            {
+                let f: fn(T, T) -> T = match op {
+                    Add => <T as Num>::add,
+                    Sub => <T as Num>::sub,
+                    Mul => <T as Num>::mul,
+                    Div => <T as Num>::div,
+                    Rem => <T as Num>::rem,
+                    _ => <T as Num>::pow,
+                };
+                Array::from_vec(map2::<T, T, T>(a, b, f), shape)
+            },
+            unreachable!("infer rejects bool arithmetic")
+        ),
+    }
+}
+
+/// The comparison `op` on equally shaped `a` and `b` (bool result).
+pub fn compare(op: CompareOp, a: &Array, b: &Array) -> Array {
+    use CompareOp::*;
+    let shape = a.shape().to_vec();
+    crate::with_dtype!(a.dtype(), T, {
+        let f: fn(T, T) -> bool = match op {
+            Eq => |x, y| x == y,
+            Ne => |x, y| x != y,
+            Lt => |x, y| x < y,
+            Le => |x, y| x <= y,
+            Gt => |x, y| x > y,
+            Ge => |x, y| x >= y,
+        };
+        Array::from_vec(map2::<T, T, bool>(a, b, f), shape)
+    })
+}
+
+/// `a` where `cond` else `b`.
+pub fn select(cond: &Array, a: &Array, b: &Array) -> Array {
+    let shape = a.shape().to_vec();
+    let c = cond.to_vec::<bool>();
+    crate::with_dtype!(a.dtype(), T, {
+        let (x, y) = (a.to_vec::<T>(), b.to_vec::<T>());
+        let out: Vec<T> = c
+            .iter()
+            .zip(x.iter().zip(&y))
+            .map(|(&c, (&p, &q))| if c { p } else { q })
+            .collect();
+        Array::from_vec(out, shape)
+    })
+}
+
+/// `a` converted to `to` (see `Primitive::Cast`).
+pub fn cast(a: &Array, to: DType) -> Array {
+    let from = a.dtype();
+    if from == to {
+        return a.contiguous();
+    }
+    let shape = a.shape().to_vec();
+    if from.is_int() && to.is_int() {
+        // Through i64 with `as`: two's-complement wrapping, like NumPy.
+        return crate::with_int_dtype!(
+            from,
+            S,
+            {
+                crate::with_int_dtype!(
+                    to,
+                    D,
+                    { Array::from_vec(map1::<S, D>(a, |x| x as i64 as D), shape) },
+                    unreachable!()
+                )
+            },
+            unreachable!()
+        );
+    }
+    crate::with_dtype!(from, S, {
+        crate::with_dtype!(to, D, {
+            Array::from_vec(map1::<S, D>(a, |x| D::from_f64(x.to_f64())), shape)
+        })
+    })
+}
+
+/// Counter-based random numbers for `Primitive::Random`.
+pub fn random(key: &Array, dist: Distribution, shape: &[usize], dtype: DType) -> Array {
+    let k = key.to_vec::<u32>();
+    let key = [k[0], k[1]];
+    let n = crate::shape::numel(shape);
+    crate::with_float_dtype!(
+        dtype,
+        T,
+        {
+            let sample = |i: usize| {
+                let bits = element_bits(key, i as u64);
+                T::from_f64(match dist {
+                    Distribution::Uniform => uniform_from_bits(bits, dtype),
+                    Distribution::Normal => normal_from_bits(bits),
+                })
+            };
+            let out: Vec<T> = if n >= PARALLEL_THRESHOLD {
+                (0..n).into_par_iter().map(sample).collect()
+            } else {
+                (0..n).map(sample).collect()
+            };
+            Array::from_vec(out, shape.to_vec())
+        },
+        unreachable!("infer admits floats only")
+    )
+}

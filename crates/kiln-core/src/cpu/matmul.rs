@@ -1,0 +1,117 @@
+//! Batched matrix multiply: the `gemm` crate for f32/f64/f16 (strided
+//! operands, no copies, multi-threaded), bf16 through f32, and a plain
+//! i-k-j loop for integers.
+
+use super::scalar::Num;
+use crate::array::Array;
+use crate::buffer::BufferElement;
+use crate::dtype::{DType, Element};
+use crate::shape::numel;
+use gemm::Parallelism;
+use half::bf16;
+
+/// Buffer offsets of every batch matrix of `a` (all dims but the last two).
+fn batch_offsets(a: &Array) -> Vec<usize> {
+    let r = a.shape().len();
+    let batch = &a.shape()[..r - 2];
+    let strides = &a.strides()[..r - 2];
+    let mut out = Vec::with_capacity(numel(batch));
+    let mut idx = vec![0usize; batch.len()];
+    for _ in 0..numel(batch) {
+        let off: isize = a.offset() as isize + idx.iter().zip(strides).map(|(&i, &s)| i as isize * s).sum::<isize>();
+        out.push(off as usize);
+        for d in (0..batch.len()).rev() {
+            idx[d] += 1;
+            if idx[d] < batch[d] {
+                break;
+            }
+            idx[d] = 0;
+        }
+    }
+    out
+}
+
+/// `Primitive::Matmul` on `a: [..., m, k]` and `b: [..., k, n]`.
+pub fn matmul(a: &Array, b: &Array, out_shape: &[usize]) -> Array {
+    match a.dtype() {
+        DType::F32 => gemm_batched::<f32>(a, b, out_shape),
+        DType::F64 => gemm_batched::<f64>(a, b, out_shape),
+        DType::F16 => gemm_batched::<half::f16>(a, b, out_shape),
+        DType::BF16 => {
+            let up = |x: &Array| super::elementwise::cast(x, DType::F32);
+            let c = gemm_batched::<f32>(&up(a), &up(b), out_shape);
+            let v: Vec<bf16> = c.to_vec::<f32>().into_iter().map(bf16::from_f32).collect();
+            Array::from_vec(v, out_shape.to_vec())
+        }
+        d => crate::with_int_dtype!(d, T, { int_matmul::<T>(a, b, out_shape) }, unreachable!("infer rejects bool")),
+    }
+}
+
+fn gemm_batched<T: BufferElement + Element>(a: &Array, b: &Array, out_shape: &[usize]) -> Array {
+    let r = a.shape().len();
+    let (m, k, n) = (a.shape()[r - 2], a.shape()[r - 1], b.shape()[r - 1]);
+    let mut out = vec![T::zero(); numel(out_shape)];
+    if k == 0 || out.is_empty() {
+        return Array::from_vec(out, out_shape.to_vec());
+    }
+    let (ars, acs) = (a.strides()[r - 2], a.strides()[r - 1]);
+    let (brs, bcs) = (b.strides()[r - 2], b.strides()[r - 1]);
+    let threads = if m * n * k >= 1 << 18 {
+        Parallelism::Rayon(rayon::current_num_threads())
+    } else {
+        Parallelism::None
+    };
+    let (ab, bb) = (a.buffer().as_slice::<T>(), b.buffer().as_slice::<T>());
+    for ((ao, bo), dst) in batch_offsets(a).into_iter().zip(batch_offsets(b)).zip(out.chunks_mut(m * n)) {
+        // SAFETY: the pointers address `m x k`, `k x n` and `m x n` matrices
+        // inside their buffers: the layouts were validated by `infer` and
+        // built by `Array`'s view constructors, and `dst` is exactly m*n long.
+        unsafe {
+            gemm::gemm(
+                m,
+                n,
+                k,
+                dst.as_mut_ptr(),
+                1,
+                n as isize,
+                false,
+                ab.as_ptr().add(ao),
+                acs,
+                ars,
+                bb.as_ptr().add(bo),
+                bcs,
+                brs,
+                T::zero(),
+                T::one(),
+                false,
+                false,
+                false,
+                threads,
+            );
+        }
+    }
+    Array::from_vec(out, out_shape.to_vec())
+}
+
+fn int_matmul<T: Num>(a: &Array, b: &Array, out_shape: &[usize]) -> Array {
+    let r = a.shape().len();
+    let (m, k, n) = (a.shape()[r - 2], a.shape()[r - 1], b.shape()[r - 1]);
+    let (ars, acs) = (a.strides()[r - 2], a.strides()[r - 1]);
+    let (brs, bcs) = (b.strides()[r - 2], b.strides()[r - 1]);
+    let (ab, bb) = (a.buffer().as_slice::<T>(), b.buffer().as_slice::<T>());
+    let mut out = vec![T::zero(); numel(out_shape)];
+    if m * n > 0 {
+        for ((ao, bo), dst) in batch_offsets(a).into_iter().zip(batch_offsets(b)).zip(out.chunks_mut(m * n)) {
+            for i in 0..m {
+                for p in 0..k {
+                    let x = ab[(ao as isize + i as isize * ars + p as isize * acs) as usize];
+                    for j in 0..n {
+                        let y = bb[(bo as isize + p as isize * brs + j as isize * bcs) as usize];
+                        dst[i * n + j] = T::add(dst[i * n + j], T::mul(x, y));
+                    }
+                }
+            }
+        }
+    }
+    Array::from_vec(out, out_shape.to_vec())
+}

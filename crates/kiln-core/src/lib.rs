@@ -10,6 +10,7 @@
 pub mod array;
 pub mod buffer;
 pub mod cpu;
+pub mod display;
 pub mod dtype;
 pub mod error;
 pub mod eval;

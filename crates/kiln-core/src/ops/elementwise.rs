@@ -15,9 +15,10 @@ use std::ops::{Add, Div, Mul, Neg, Rem, Sub};
 pub fn broadcast_all(op: &str, ts: &[Tensor]) -> Vec<Tensor> {
     let mut shape: Vec<usize> = vec![];
     for t in ts {
-        shape = broadcast_shapes(&shape, t.shape()).unwrap_or_else(|| {
-            misuse(op, format!("shapes cannot be broadcast together: {}", describe(ts)))
-        });
+        shape = match broadcast_shapes(&shape, t.shape()) {
+            Some(s) => s,
+            None => misuse(op, format!("shapes cannot be broadcast together: {}", describe(ts))),
+        };
     }
     ts.iter().map(|t| t.broadcast_to(&shape)).collect()
 }
@@ -359,7 +360,7 @@ macro_rules! operator {
                 binary(BinaryOp::$op, self, rhs.into())
             }
         }
-        operator!(@rev $trait, $method, $op, f32, f64, i32, i64);
+        operator!(@rev $trait, $method, $op, f64, i64);
     };
     (@rev $trait:ident, $method:ident, $op:ident, $($s:ty),*) => {$(
         impl $trait<Tensor> for $s {

@@ -54,7 +54,13 @@ impl Axes {
     pub fn resolve(&self, op: &str, rank: usize) -> Vec<usize> {
         let mut v: Vec<usize> = match self {
             Axes::All => (0..rank).collect(),
-            Axes::These(a) => a.iter().map(|&x| norm_axis(op, x, rank)).collect(),
+            Axes::These(a) => {
+                let mut v = Vec::with_capacity(a.len());
+                for &x in a {
+                    v.push(norm_axis(op, x, rank));
+                }
+                v
+            }
         };
         v.sort_unstable();
         let n = v.len();

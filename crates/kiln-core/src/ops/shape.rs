@@ -163,28 +163,26 @@ impl Tensor {
         if infer > 1 || dims.iter().any(|&d| d < -1) {
             misuse("reshape", format!("bad target shape {dims:?}"));
         }
+        if infer == 1 && (known == 0 || total % known as usize != 0) {
+            misuse("reshape", format!("cannot reshape {:?} to {dims:?}", self.shape()));
+        }
         let out: Vec<usize> = dims
             .iter()
-            .map(|&d| {
-                if d >= 0 {
-                    d as usize
-                } else if known == 0 || total % known as usize != 0 {
-                    misuse(
-                        "reshape",
-                        format!("cannot reshape {:?} to {dims:?}", self.shape()),
-                    )
-                } else {
-                    total / known as usize
-                }
-            })
+            .map(|&d| if d >= 0 { d as usize } else { total / known as usize })
             .collect();
+        if numel(&out) != total {
+            misuse("reshape", format!("cannot reshape {:?} ({total} elements) to {dims:?}", self.shape()));
+        }
         view_if_changed(self, &out, Primitive::Reshape(out.clone()))
     }
 
     /// Axes reordered: output axis `i` is input axis `perm[i]` (negative allowed).
     #[track_caller]
     pub fn permute(&self, perm: &[i64]) -> Tensor {
-        let p: Vec<usize> = perm.iter().map(|&a| norm_axis("permute", a, self.ndim())).collect();
+        let mut p = Vec::with_capacity(perm.len());
+        for &a in perm {
+            p.push(norm_axis("permute", a, self.ndim()));
+        }
         if p.iter().enumerate().all(|(i, &a)| i == a) && p.len() == self.ndim() {
             return self.clone();
         }

@@ -17,7 +17,7 @@ pub fn infer(prim: &Primitive, inputs: &[Sig]) -> Result<(Vec<usize>, DType), St
     let arity = match prim {
         Select | ScatterAdd(_) => 3,
         Binary(_) | Compare(_) | Gather(_) | Matmul => 2,
-        Concat(_) => inputs.len().max(1),
+        Concat(_) | Custom(_) => inputs.len().max(1),
         _ => 1,
     };
     if inputs.len() != arity {
@@ -61,6 +61,10 @@ pub fn infer(prim: &Primitive, inputs: &[Sig]) -> Result<(Vec<usize>, DType), St
         }
         Cast(d) => Ok((s0.to_vec(), *d)),
         StopGradient => Ok((s0.to_vec(), d0)),
+        Custom(_) => {
+            let (sy, dy) = inputs[inputs.len() - 1];
+            Ok((sy.to_vec(), dy))
+        }
         Reshape(shape) => {
             if numel(shape) != numel(s0) {
                 return Err(format!(

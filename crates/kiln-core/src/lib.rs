@@ -8,6 +8,7 @@
 //! [`reference`] is the simple evaluator every kernel is tested against.
 
 pub mod array;
+pub mod autodiff;
 pub mod buffer;
 pub mod cpu;
 pub mod display;
@@ -24,4 +25,4 @@ pub mod tensor;
 
 pub use dtype::DType;
 pub use error::{Error, Result};
-pub use tensor::{no_grad, Tensor};
+pub use tensor::{enable_grad, no_grad, Tensor};

@@ -65,6 +65,9 @@ pub enum BinaryOp {
     /// Python-style remainder (sign of the divisor), NumPy's `remainder`.
     /// Ints: x % 0 = 0.
     Rem,
+    /// Floor division (NumPy `floor_divide`): floats follow NumPy's
+    /// `divmod` (so `-inf // 1` is NaN, `2 // -inf` is -1); ints as `Div`.
+    FloorDiv,
     /// `x ** y`. Ints: integer power with a non-negative exponent (negative
     /// exponents give 0 unless the base is 1 or -1).
     Pow,
@@ -225,6 +228,37 @@ pub enum Primitive {
     },
     /// `(x) -> x`: identity whose gradient is zero (`detach`).
     StopGradient,
+    /// `(x0, .., xn, y) -> y`: a user-defined differentiable function whose
+    /// forward value `y` was computed by composition (and is passed as the
+    /// last input) and whose VJP is the rule's (see `autodiff::custom_vjp`).
+    /// Evaluates as the identity on `y`.
+    Custom(CustomRule),
+}
+
+/// A user-supplied VJP, for [`Primitive::Custom`].
+pub trait CustomVjp: Send + Sync {
+    /// Name shown in the printed IR.
+    fn name(&self) -> &str;
+    /// Cotangents of the primal inputs (all inputs but the last) given the
+    /// output `y` and its cotangent `g`.
+    fn vjp(&self, inputs: &[crate::tensor::Tensor], y: &crate::tensor::Tensor, g: &crate::tensor::Tensor)
+        -> Vec<Option<crate::tensor::Tensor>>;
+}
+
+/// A shared handle to a [`CustomVjp`]; equal when it is the same rule.
+#[derive(Clone)]
+pub struct CustomRule(pub std::sync::Arc<dyn CustomVjp>);
+
+impl PartialEq for CustomRule {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl fmt::Debug for CustomRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CustomRule({})", self.0.name())
+    }
 }
 
 impl Primitive {
@@ -262,6 +296,7 @@ impl Primitive {
                 BinaryOp::Mul => "mul",
                 BinaryOp::Div => "div",
                 BinaryOp::Rem => "rem",
+                BinaryOp::FloorDiv => "floor_div",
                 BinaryOp::Pow => "pow",
                 BinaryOp::Maximum => "maximum",
                 BinaryOp::Minimum => "minimum",
@@ -309,6 +344,7 @@ impl Primitive {
                 Distribution::Normal => "random_normal",
             },
             StopGradient => "stop_gradient",
+            Custom(_) => "custom_vjp",
         }
     }
 
@@ -324,6 +360,7 @@ impl Primitive {
                 | Primitive::Slice { .. }
                 | Primitive::Windows { .. }
                 | Primitive::StopGradient
+                | Primitive::Custom(_)
         )
     }
 
@@ -378,6 +415,7 @@ impl fmt::Display for Primitive {
                 write!(f, "[axis={axis} descending={descending}]")
             }
             Random { shape, dtype, .. } => write!(f, "[shape={shape:?} dtype={dtype}]"),
+            Custom(rule) => write!(f, "[rule={}]", rule.0.name()),
             Unary(_) | Binary(_) | Compare(_) | Select | Matmul | StopGradient => Ok(()),
         }
     }

@@ -16,7 +16,7 @@ use crate::primitive::Primitive;
 use crate::shape::numel;
 use std::cell::Cell;
 use std::panic::Location;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// A lazily evaluated n-dimensional array of a runtime dtype.
@@ -40,6 +40,11 @@ pub(crate) struct Node {
     /// True when autodiff needs this node's graph: it is a leaf that requires
     /// grad, or one of its inputs tracks grad and grad mode was on.
     tracks_grad: AtomicBool,
+    /// True for leaves the user marked with `requires_grad(true)`:
+    /// `backward()` accumulates into their `grad`.
+    grad_leaf: AtomicBool,
+    /// Set when `backward()` has freed this node's graph.
+    released: AtomicBool,
     state: Mutex<State>,
 }
 
@@ -51,6 +56,13 @@ pub(crate) struct State {
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+static LIVE_NODES: AtomicUsize = AtomicUsize::new(0);
+
+/// How many graph nodes exist right now in this process (for memory tests
+/// and leak hunting).
+pub fn live_nodes() -> usize {
+    LIVE_NODES.load(Ordering::Relaxed)
+}
 
 thread_local! {
     static GRAD_ENABLED: Cell<bool> = const { Cell::new(true) };
@@ -61,17 +73,29 @@ pub fn is_grad_enabled() -> bool {
     GRAD_ENABLED.with(|g| g.get())
 }
 
-/// Runs `f` with gradient tracking off (PyTorch's `torch.no_grad()`): ops
-/// created inside record no graph for autodiff.
-pub fn no_grad<R>(f: impl FnOnce() -> R) -> R {
+/// Runs `f` with gradient recording set to `on`, restoring it afterwards
+/// (also when `f` panics).
+pub(crate) fn with_grad_mode<R>(on: bool, f: impl FnOnce() -> R) -> R {
     struct Restore(bool);
     impl Drop for Restore {
         fn drop(&mut self) {
             GRAD_ENABLED.with(|g| g.set(self.0));
         }
     }
-    let _restore = Restore(GRAD_ENABLED.with(|g| g.replace(false)));
+    let _restore = Restore(GRAD_ENABLED.with(|g| g.replace(on)));
     f()
+}
+
+/// Runs `f` with gradient tracking off (PyTorch's `torch.no_grad()`): ops
+/// created inside record no graph for autodiff.
+pub fn no_grad<R>(f: impl FnOnce() -> R) -> R {
+    with_grad_mode(false, f)
+}
+
+/// Runs `f` with gradient tracking on, even inside [`no_grad`]
+/// (`torch.enable_grad()`).
+pub fn enable_grad<R>(f: impl FnOnce() -> R) -> R {
+    with_grad_mode(true, f)
 }
 
 impl Node {
@@ -84,6 +108,7 @@ impl Drop for Node {
     /// Drops long chains of nodes without recursion (a graph of a million
     /// ops must not overflow the stack).
     fn drop(&mut self) {
+        LIVE_NODES.fetch_sub(1, Ordering::Relaxed);
         let state = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
         let mut stack: Vec<Tensor> = match state.op.take() {
             Some(op) => op.inputs,
@@ -108,12 +133,15 @@ impl Tensor {
         tracks_grad: bool,
         state: State,
     ) -> Tensor {
+        LIVE_NODES.fetch_add(1, Ordering::Relaxed);
         Tensor(Arc::new(Node {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             shape,
             dtype,
             location,
             tracks_grad: AtomicBool::new(tracks_grad),
+            grad_leaf: AtomicBool::new(false),
+            released: AtomicBool::new(false),
             state: Mutex::new(state),
         }))
     }
@@ -248,11 +276,39 @@ impl Tensor {
         self.0.tracks_grad.load(Ordering::Relaxed)
     }
 
-    /// Marks a leaf as requiring gradients (PyTorch's `requires_grad_`).
-    /// Returns `self` for chaining.
+    /// Marks a tensor as a leaf that requires gradients (PyTorch's
+    /// `requires_grad_`): ops on it record a graph, and `backward()`
+    /// accumulates into its [`Tensor::grad`]. Returns `self` for chaining.
     pub fn requires_grad(self, on: bool) -> Tensor {
         self.0.tracks_grad.store(on, Ordering::Relaxed);
+        self.0.grad_leaf.store(on, Ordering::Relaxed);
         self
+    }
+
+    /// True if `backward()` accumulates a gradient into this tensor.
+    pub fn is_grad_leaf(&self) -> bool {
+        self.0.grad_leaf.load(Ordering::Relaxed)
+    }
+
+    /// Marks this node as recording the graph (used by the functional
+    /// transforms for the tensors they differentiate with respect to).
+    pub(crate) fn set_tracks_grad(&self) {
+        self.0.tracks_grad.store(true, Ordering::Relaxed);
+    }
+
+    /// True if `backward()` already freed the graph behind this node.
+    pub(crate) fn is_released(&self) -> bool {
+        self.0.released.load(Ordering::Relaxed)
+    }
+
+    /// Frees the graph behind an evaluated node (`backward()` without
+    /// `retain_graph`); a later `backward()` through it is an error.
+    pub(crate) fn release_graph(&self) {
+        let mut st = self.0.lock();
+        if st.data.is_some() && st.op.is_some() {
+            st.op = None;
+            self.0.released.store(true, Ordering::Relaxed);
+        }
     }
 
     /// The gradient accumulated by `backward()`, if any.

@@ -237,7 +237,7 @@ fn unary() {
 #[test]
 fn binary_and_compare() {
     use BinaryOp::*;
-    let ops = [Add, Sub, Mul, Div, Rem, Pow, Maximum, Minimum, LogicalAnd, LogicalOr];
+    let ops = [Add, Sub, Mul, Div, Rem, FloorDiv, Pow, Maximum, Minimum, LogicalAnd, LogicalOr];
     check_all("binary", |rng| {
         let shape = { let r = rng.rank(); rng.shape(r) };
         if rng.chance(0.25) {

@@ -148,6 +148,7 @@ pub fn binary(op: BinaryOp, a: &Array, b: &Array) -> Array {
                     Mul => <T as Num>::mul,
                     Div => <T as Num>::div,
                     Rem => <T as Num>::rem,
+                    FloorDiv => <T as Num>::floor_div,
                     _ => <T as Num>::pow,
                 };
                 Array::from_vec(map2::<T, T, T>(a, b, f), shape)

@@ -28,6 +28,8 @@ pub trait Num: Ordered {
     fn div(a: Self, b: Self) -> Self;
     /// Python remainder (sign of the divisor); ints: x % 0 = 0.
     fn rem(a: Self, b: Self) -> Self;
+    /// Floor division: NumPy's `floor_divide` for floats, `div` for ints.
+    fn floor_div(a: Self, b: Self) -> Self;
     fn pow(a: Self, b: Self) -> Self;
     fn neg(a: Self) -> Self;
     fn abs(a: Self) -> Self;
@@ -62,6 +64,8 @@ macro_rules! impl_int {
                 let adjust = r != 0 && ((r < 0) != (b < 0));
                 if adjust { r.wrapping_add(b) } else { r }
             }
+            #[inline(always)]
+            fn floor_div(a: Self, b: Self) -> Self { <Self as Num>::div(a, b) }
             #[inline(always)]
             fn pow(a: Self, b: Self) -> Self {
                 if b < 0 {
@@ -146,6 +150,24 @@ macro_rules! impl_float {
                 let (x, y) = ($to(a), $to(b));
                 let r = x % y;
                 $from(if r != 0.0 && ((r < 0.0) != (y < 0.0)) { r + y } else { r })
+            }
+            #[inline(always)]
+            fn floor_div(a: Self, b: Self) -> Self {
+                let (x, y) = ($to(a), $to(b));
+                if y == 0.0 {
+                    return $from(x / y);
+                }
+                let m = x % y;
+                let mut div = (x - m) / y;
+                if m != 0.0 && ((y < 0.0) != (m < 0.0)) {
+                    div -= 1.0;
+                }
+                $from(if div != 0.0 {
+                    let f = div.floor();
+                    if div - f > 0.5 { f + 1.0 } else { f }
+                } else {
+                    (x - x + 0.0).copysign(x / y)
+                })
             }
             #[inline(always)]
             fn pow(a: Self, b: Self) -> Self { $from($to(a).powf($to(b))) }

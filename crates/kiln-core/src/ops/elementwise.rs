@@ -182,13 +182,9 @@ impl Tensor {
     pub fn floor_divide(&self, other: impl Into<Operand>) -> Tensor {
         let other = other.into();
         let dtype = other.promote_with(self.dtype());
-        if dtype.is_float() {
-            binary(BinaryOp::Div, self, other).floor()
-        } else {
-            let dtype = if dtype == DType::Bool { DType::DEFAULT_INT } else { dtype };
-            let (x, y) = prepare("floor_divide", self, &other, Some(dtype));
-            Tensor::from_op(Primitive::Binary(BinaryOp::Div), vec![x, y])
-        }
+        let dtype = if dtype == DType::Bool { DType::DEFAULT_INT } else { dtype };
+        let (x, y) = prepare("floor_divide", self, &other, Some(dtype));
+        Tensor::from_op(Primitive::Binary(BinaryOp::FloorDiv), vec![x, y])
     }
 
     /// `-x`.

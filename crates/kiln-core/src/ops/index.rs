@@ -101,15 +101,17 @@ impl Tensor {
         let (mut xs, mut is) = (self.shape().to_vec(), indices.shape().to_vec());
         xs[a] = 1;
         is[a] = 1;
-        let common = broadcast_shapes(&xs, &is).unwrap_or_else(|| {
-            misuse(
+        // A `match`, not `unwrap_or_else`: a closure would lose the caller's line.
+        let common = match broadcast_shapes(&xs, &is) {
+            Some(c) => c,
+            None => misuse(
                 OP,
                 format!(
                     "input and indices cannot be broadcast outside axis {a}: {}",
                     describe(&[self.clone(), indices.clone()])
                 ),
-            )
-        });
+            ),
+        };
         let (mut xt, mut it) = (common.clone(), common);
         xt[a] = self.shape()[a];
         it[a] = indices.shape()[a];
@@ -639,6 +641,24 @@ mod tests {
     #[should_panic(expected = "kiln: topk: k = 4 exceeds axis 1")]
     fn topk_too_large_panics() {
         m23().topk(4, 1, true);
+    }
+
+    #[test]
+    fn panics_point_at_the_caller() {
+        let (x, bad) = (m23(), ix(&[0, 1, 0], &[3, 1]));
+        let line = line!() + 1;
+        let err = std::panic::catch_unwind(|| x.take_along_axis(&bad, 1)).unwrap_err();
+        let msg = err.downcast_ref::<String>().unwrap();
+        assert!(msg.contains("take_along_axis"), "{msg}");
+        assert!(msg.contains(&format!("index.rs:{line}:")), "{msg}");
+        let line = line!() + 1;
+        let err = std::panic::catch_unwind(|| m23().topk(9, 0, true)).unwrap_err();
+        let msg = err.downcast_ref::<String>().unwrap();
+        assert!(
+            msg.contains("topk: k = 9 exceeds axis 0 of f32[2, 3] at "),
+            "{msg}"
+        );
+        assert!(msg.contains(&format!("index.rs:{line}:")), "{msg}");
     }
 
     #[test]

@@ -89,15 +89,18 @@ pub fn matmul(a: &Tensor, b: &Tensor) -> Tensor {
         );
     }
     let (a_batch, b_batch) = (&a2.shape()[..ra - 2], &b2.shape()[..rb - 2]);
-    let batch = broadcast_shapes(a_batch, b_batch).unwrap_or_else(|| {
-        misuse(
+    // A `match`, not `unwrap_or_else`: closures do not forward
+    // `#[track_caller]`, and the panic must name the user's line.
+    let batch = match broadcast_shapes(a_batch, b_batch) {
+        Some(batch) => batch,
+        None => misuse(
             "matmul",
             format!(
                 "batch dims {a_batch:?} and {b_batch:?} do not broadcast: {}",
                 describe(&[a.clone(), b.clone()])
             ),
-        )
-    });
+        ),
+    };
     let (a2, b2) = (a2.astype(dtype), b2.astype(dtype));
     let mut out_shape = batch.clone();
     out_shape.extend([m, n]);
@@ -299,6 +302,36 @@ fn squeeze_broadcast(term: Term, other: &Term) -> Term {
     }
 }
 
+/// The size of label `l` in `t`.
+fn label_size(t: &Term, l: char) -> usize {
+    t.t.shape()[t
+        .labels
+        .iter()
+        .position(|&x| x == l)
+        .expect("label of the term")]
+}
+
+/// `t` permuted so that its labels follow the groups of `order`, each group
+/// then merged into one dim.
+#[track_caller]
+fn arrange(t: &Term, order: &[&[char]]) -> Tensor {
+    let perm: Vec<i64> = order
+        .iter()
+        .flat_map(|g| g.iter())
+        .map(|&l| {
+            t.labels
+                .iter()
+                .position(|&x| x == l)
+                .expect("label of the term") as i64
+        })
+        .collect();
+    let dims: Vec<usize> = order
+        .iter()
+        .map(|g| g.iter().map(|&l| label_size(t, l)).product())
+        .collect();
+    t.t.permute(&perm).reshape(dims)
+}
+
 /// The product of two terms keeping the labels in `keep` (and summing the
 /// shared ones not kept), as one batched Matmul: each operand is permuted to
 /// `[batch, free, contracted]` order and reshaped to 3-D.
@@ -306,38 +339,20 @@ fn squeeze_broadcast(term: Term, other: &Term) -> Term {
 fn contract_pair(a: Term, b: Term, keep: &dyn Fn(char) -> bool) -> Term {
     let a = squeeze_broadcast(a, &b);
     let b = squeeze_broadcast(b, &a);
-    let in_b = |l: &char| b.labels.contains(l);
+    // Labels of one operand only that nothing later needs are summed first
+    // (this removes no shared label).
+    let (la, lb) = (a.labels.clone(), b.labels.clone());
+    let a = sum_unneeded(a, &|l| keep(l) || lb.contains(&l));
+    let b = sum_unneeded(b, &|l| keep(l) || la.contains(&l));
     let in_a = |l: &char| a.labels.contains(l);
-    // Labels in one operand only and not needed later are summed first.
-    let a = sum_unneeded(a.clone(), &|l| keep(l) || in_b(&l));
-    let b = sum_unneeded(b.clone(), &|l| keep(l) || in_a(&l));
-    let batch: Vec<char> = a
-        .labels
-        .iter()
-        .copied()
-        .filter(|l| in_b(l) && keep(*l))
-        .collect();
-    let contracted: Vec<char> = a
-        .labels
-        .iter()
-        .copied()
-        .filter(|l| in_b(l) && !keep(*l))
-        .collect();
-    let a_free: Vec<char> = a.labels.iter().copied().filter(|l| !in_b(l)).collect();
-    let b_free: Vec<char> = b.labels.iter().copied().filter(|l| !in_a(l)).collect();
-    let size = |t: &Term, l: char| t.t.shape()[t.labels.iter().position(|&x| x == l).unwrap()];
-    let arrange = |t: &Term, order: &[&[char]]| -> Tensor {
-        let perm: Vec<i64> = order
-            .iter()
-            .flat_map(|g| g.iter())
-            .map(|&l| t.labels.iter().position(|&x| x == l).unwrap() as i64)
-            .collect();
-        let dims: Vec<usize> = order
-            .iter()
-            .map(|g| g.iter().map(|&l| size(t, l)).product())
-            .collect();
-        t.t.permute(&perm).reshape(dims)
+    let in_b = |l: &char| b.labels.contains(l);
+    let pick = |t: &Term, f: &dyn Fn(&char) -> bool| -> Vec<char> {
+        t.labels.iter().copied().filter(|l| f(l)).collect()
     };
+    let batch = pick(&a, &|l| in_b(l) && keep(*l));
+    let contracted = pick(&a, &|l| in_b(l) && !keep(*l));
+    let a_free = pick(&a, &|l| !in_b(l));
+    let b_free = pick(&b, &|l| !in_a(l));
     let x = arrange(&a, &[&batch, &a_free, &contracted]);
     let y = arrange(&b, &[&batch, &contracted, &b_free]);
     let z = Tensor::from_op(Primitive::Matmul, vec![x, y]);
@@ -346,9 +361,9 @@ fn contract_pair(a: Term, b: Term, keep: &dyn Fn(char) -> bool) -> Term {
     labels.extend(&b_free);
     let shape: Vec<usize> = batch
         .iter()
-        .map(|&l| size(&a, l))
-        .chain(a_free.iter().map(|&l| size(&a, l)))
-        .chain(b_free.iter().map(|&l| size(&b, l)))
+        .map(|&l| label_size(&a, l))
+        .chain(a_free.iter().map(|&l| label_size(&a, l)))
+        .chain(b_free.iter().map(|&l| label_size(&b, l)))
         .collect();
     Term {
         t: z.reshape(shape),
@@ -849,5 +864,28 @@ mod tests {
     #[should_panic(expected = "output label 'k' is in no operand")]
     fn einsum_rejects_unknown_output() {
         let _ = einsum("ij->k", &[&rnd(&[3, 4], 0)]);
+    }
+
+    fn panic_message(r: std::thread::Result<Tensor>) -> String {
+        let e = r.expect_err("should panic");
+        e.downcast_ref::<String>().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn misuse_names_the_callers_line() {
+        use std::panic::catch_unwind;
+        let (a, b) = (rnd(&[2, 3, 4], 0), rnd(&[3, 4, 2], 1));
+        let line = line!() + 1;
+        let r = catch_unwind(|| a.matmul(&b));
+        let msg = panic_message(r);
+        assert!(msg.contains(&format!("{}:{line}:", file!())), "{msg}");
+        let line = line!() + 1;
+        let r = catch_unwind(|| einsum("ij,jk->ik", &[&a, &b]));
+        let msg = panic_message(r);
+        assert!(msg.contains(&format!("{}:{line}:", file!())), "{msg}");
+        let line = line!() + 1;
+        let r = catch_unwind(|| einsum("ijk,ljk->il", &[&a, &b]));
+        let msg = panic_message(r);
+        assert!(msg.contains(&format!("{}:{line}:", file!())), "{msg}");
     }
 }

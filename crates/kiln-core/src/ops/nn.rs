@@ -513,7 +513,7 @@ fn pool_windows(
             op,
             format!(
                 "input must be [N, C, H, W] or [C, H, W], got {}",
-                describe(&[x.clone()])
+                describe(std::slice::from_ref(x))
             ),
         );
     }
@@ -871,7 +871,9 @@ mod tests {
 
     #[test]
     fn conv2d_matches_naive_loop() {
-        let cases: [((usize, usize), (usize, usize), (usize, usize), usize, bool); 5] = [
+        type Pair = (usize, usize);
+        // (stride, padding, dilation, groups, bias)
+        let cases: [(Pair, Pair, Pair, usize, bool); 5] = [
             ((1, 1), (0, 0), (1, 1), 1, false),
             ((2, 1), (1, 2), (1, 2), 2, true),
             ((1, 2), (2, 1), (2, 1), 1, true),
@@ -1069,5 +1071,28 @@ mod tests {
     #[should_panic(expected = "max_pool2d: padding (2, 0) must be at most half the kernel")]
     fn max_pool_rejects_big_padding() {
         let _ = max_pool2d(&rnd(&[1, 1, 4, 4], 0), (3, 3), (1, 1), (2, 0));
+    }
+
+    fn panic_message(r: std::thread::Result<Tensor>) -> String {
+        let e = r.expect_err("should panic");
+        e.downcast_ref::<String>().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn misuse_names_the_callers_line() {
+        use std::panic::catch_unwind;
+        let (x, w) = (rnd(&[1, 4, 5, 5], 0), rnd(&[6, 2, 3, 3], 1));
+        let line = line!() + 1;
+        let r = catch_unwind(|| conv2d(&x, &w, None, (1, 1), (0, 0), (1, 1), 3));
+        let msg = panic_message(r);
+        assert!(msg.contains(&format!("{}:{line}:", file!())), "{msg}");
+        let line = line!() + 1;
+        let r = catch_unwind(|| layer_norm(&x, &[4], Some(&w), None, 1e-5));
+        let msg = panic_message(r);
+        assert!(msg.contains(&format!("{}:{line}:", file!())), "{msg}");
+        let line = line!() + 1;
+        let r = catch_unwind(|| max_pool2d(&x, (9, 9), (1, 1), (0, 0)));
+        let msg = panic_message(r);
+        assert!(msg.contains(&format!("{}:{line}:", file!())), "{msg}");
     }
 }

@@ -680,9 +680,20 @@ mod tests {
     #[test]
     fn panics_point_at_the_caller() {
         let line = line!() + 1;
-        let err = std::panic::catch_unwind(|| m23().logsumexp(3, false)).unwrap_err();
+        let err = std::panic::catch_unwind(|| t(&[], &[3, 0]).max(-1, false)).unwrap_err();
         let msg = err.downcast_ref::<String>().unwrap();
-        assert!(msg.contains("logsumexp"), "{msg}");
-        assert!(msg.contains(&format!("reduce.rs:{line}")), "{msg}");
+        assert!(
+            msg.contains("kiln: max: cannot reduce over zero elements: axis 1 of f32[3, 0]"),
+            "{msg}"
+        );
+        assert!(msg.contains(&format!("reduce.rs:{line}:")), "{msg}");
+        let line = line!() + 1;
+        let err = std::panic::catch_unwind(|| t(&[], &[2, 0]).argmax(1, false)).unwrap_err();
+        let msg = err.downcast_ref::<String>().unwrap();
+        assert!(
+            msg.contains("kiln: argmax: axis 1 of f32[2, 0] is empty"),
+            "{msg}"
+        );
+        assert!(msg.contains(&format!("reduce.rs:{line}:")), "{msg}");
     }
 }

@@ -182,12 +182,9 @@ impl Array {
         let k = window.len();
         let lead = self.shape.len() - k;
         let mut strides = self.strides[..lead].to_vec();
-        for i in 0..k {
-            strides.push(self.strides[lead + i] * stride[i] as isize);
-        }
-        for i in 0..k {
-            strides.push(self.strides[lead + i] * dilation[i] as isize);
-        }
+        let spatial = &self.strides[lead..];
+        strides.extend(spatial.iter().zip(stride).map(|(&s, &st)| s * st as isize));
+        strides.extend(spatial.iter().zip(dilation).map(|(&s, &d)| s * d as isize));
         Array {
             buf: self.buf.clone(),
             shape: out_shape.to_vec(),

@@ -15,6 +15,8 @@ struct ValueFormat {
     dtype: DType,
     scientific: bool,
     all_integral: bool,
+    /// Decimals shown for every value (the most any value needs, up to 4).
+    decimals: usize,
 }
 
 impl ValueFormat {
@@ -29,6 +31,15 @@ impl ValueFormat {
             dtype,
             scientific: dtype.is_float() && (max >= 1e8 || min_nonzero < 1e-4),
             all_integral: finite.iter().all(|v| v.fract() == 0.0),
+            decimals: finite
+                .iter()
+                .map(|v| {
+                    let s = format!("{v:.4}");
+                    s.trim_end_matches('0').split('.').nth(1).map_or(0, str::len)
+                })
+                .max()
+                .unwrap_or(0)
+                .max(1),
         }
     }
 
@@ -40,15 +51,7 @@ impl ValueFormat {
             _ if v.is_infinite() => (if v > 0.0 { "inf" } else { "-inf" }).into(),
             _ if self.scientific => format!("{v:.4e}"),
             _ if self.all_integral => format!("{v}."),
-            _ => {
-                let s = format!("{v:.4}");
-                let s = s.trim_end_matches('0');
-                if s.ends_with('.') {
-                    format!("{s}0")
-                } else {
-                    s.to_string()
-                }
-            }
+            _ => format!("{v:.*}", self.decimals),
         }
     }
 }
@@ -162,7 +165,7 @@ mod tests {
 
     #[test]
     fn large_tensors_are_summarized() {
-        let t = Tensor::from_vec((0..2000).map(|v| v as i32).collect(), &[2000]).unwrap();
+        let t = Tensor::from_vec((0..2000).collect(), &[2000]).unwrap();
         assert_eq!(t.to_string(), "tensor([   0,    1,    2, ..., 1997, 1998, 1999], dtype=i32)");
         let m = Tensor::from_vec((0..1600).map(|v| v as f32).collect(), &[40, 40]).unwrap();
         let s = m.to_string();

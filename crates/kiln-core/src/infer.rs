@@ -141,8 +141,11 @@ pub fn infer(prim: &Primitive, inputs: &[Sig]) -> Result<(Vec<usize>, DType), St
             spatial,
         } => {
             let k = window.len();
-            if s0.len() < 2 * k || spatial.len() != k {
-                return Err("input rank too small for the window".into());
+            if s0.len() < 2 * k || spatial.len() != k || stride.len() != k || dilation.len() != k {
+                return Err("params do not match the window rank, or the input rank is too small".into());
+            }
+            if window.contains(&0) || stride.contains(&0) || dilation.contains(&0) {
+                return Err("window, stride and dilation must be positive".into());
             }
             let lead = s0.len() - 2 * k;
             for i in 0..k {

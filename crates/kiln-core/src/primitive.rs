@@ -21,7 +21,7 @@ use std::fmt;
 pub enum UnaryOp {
     /// `-x` (numeric dtypes; wraps for ints).
     Neg,
-    /// `|x|` (numeric dtypes).
+    /// `|x|` (numeric dtypes; wraps for the lowest int, as NumPy).
     Abs,
     /// -1, 0 or 1 (numeric dtypes; NaN stays NaN).
     Sign,
@@ -146,7 +146,8 @@ pub enum Primitive {
     /// equal shape, `a` and `b` of equal dtype.
     Select,
     /// `(x) -> y` converted to `dtype`: floats to ints truncate toward zero
-    /// (saturating, NaN to 0), anything to bool is `x != 0`, bool is 0 or 1.
+    /// (saturating, NaN to 0), ints to ints wrap (two's complement, as
+    /// NumPy's `astype`), anything to bool is `x != 0`, bool is 0 or 1.
     Cast(DType),
     /// `(x) -> y` with the same elements in row-major order and a new shape
     /// of the same element count.

@@ -196,7 +196,7 @@ fn numeric_dtypes() -> Vec<DType> {
 
 /// Runs every case from `gen` and reports all failures at once.
 fn check_all(name: &str, mut gen: impl FnMut(&mut Rng) -> Option<Case>) {
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ name.len() as u64 * 7919);
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (name.len() as u64 * 7919));
     let mut failures = vec![];
     let mut count = 0;
     for _ in 0..TRIALS * 10 {

@@ -23,7 +23,7 @@ pub trait Tree: Sized {
 
     /// This tree with every tensor replaced by `f(tensor)`.
     fn map_tensors(&self, f: &mut dyn FnMut(&Tensor) -> Tensor) -> Self {
-        let mapped: Vec<Tensor> = self.flatten().iter().map(|t| f(t)).collect();
+        let mapped: Vec<Tensor> = self.flatten().iter().map(&mut *f).collect();
         self.rebuild(&mut mapped.into_iter())
     }
 }

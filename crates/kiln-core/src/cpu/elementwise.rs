@@ -158,6 +158,9 @@ pub fn binary(op: BinaryOp, a: &Array, b: &Array) -> Array {
     }
 }
 
+// Generic over every dtype (bool included), so some comparisons and casts
+// are trivial for one of the types.
+#[allow(clippy::bool_comparison)]
 /// The comparison `op` on equally shaped `a` and `b` (bool result).
 pub fn compare(op: CompareOp, a: &Array, b: &Array) -> Array {
     use CompareOp::*;
@@ -190,6 +193,7 @@ pub fn select(cond: &Array, a: &Array, b: &Array) -> Array {
     })
 }
 
+#[allow(clippy::unnecessary_cast)]
 /// `a` converted to `to` (see `Primitive::Cast`).
 pub fn cast(a: &Array, to: DType) -> Array {
     let from = a.dtype();

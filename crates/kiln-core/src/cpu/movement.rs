@@ -51,6 +51,7 @@ pub fn concat(inputs: &[Array], axis: usize, out_shape: &[usize]) -> Array {
     })
 }
 
+#[allow(clippy::unnecessary_cast)]
 /// Index values as i64, row-major.
 fn indices(idx: &Array) -> Vec<i64> {
     crate::with_int_dtype!(

@@ -109,6 +109,7 @@ fn nan_last<T: Ordered>(a: &T, b: &T) -> Ordering {
     }
 }
 
+#[allow(clippy::bool_comparison)]
 /// `Primitive::ArgReduce`: index of the first extreme (NaN counts as one).
 pub fn arg_reduce(a: &Array, op: ArgReduceOp, axis: usize, out_shape: &[usize]) -> Array {
     let rows = crate::shape::numel(out_shape);

@@ -279,7 +279,7 @@ fn sum_unneeded(term: Term, needed: &dyn Fn(char) -> bool) -> Term {
 }
 
 /// Drops the size-1 axes of `term` whose label has a larger size in `other`
-/// (ellipsis broadcasting): the product then broadcasts them for free.
+/// (broadcasting): the product then broadcasts them for free.
 #[track_caller]
 fn squeeze_broadcast(term: Term, other: &Term) -> Term {
     let mut shape = vec![];
@@ -378,9 +378,11 @@ fn contract_pair(a: Term, b: Term, keep: &dyn Fn(char) -> bool) -> Term {
 /// - Implicit mode `"ij,jk"`: the output has the labels that appear exactly
 ///   once, in alphabetical (ASCII) order, as NumPy.
 /// - Labels are ASCII letters. `...` stands for the remaining dims of an
-///   operand; ellipsis dims broadcast NumPy-style (right-aligned, size 1
-///   repeats) and come first in implicit mode; when the output is explicit
-///   and has no `...`, they are summed.
+///   operand; ellipsis dims pair up right-aligned and come first in
+///   implicit mode. As in NumPy, an explicit output must contain `...` when
+///   an operand has dims under it.
+/// - As in NumPy, a dim of size 1 broadcasts against the same label (or
+///   ellipsis position) of size n in another operand.
 /// - Any number of operands (>= 1); they are contracted left to right, each
 ///   pair with one batched matmul, labels being summed as soon as nothing
 ///   later needs them.
@@ -447,7 +449,7 @@ pub fn einsum(spec: &str, operands: &[&Tensor]) -> Tensor {
             match sizes.iter_mut().find(|(x, _)| *x == l) {
                 None => sizes.push((l, n)),
                 Some((_, m)) if *m == n => {}
-                Some((_, m)) if is_ellipsis_label(l) && (*m == 1 || n == 1) => *m = (*m).max(n),
+                Some((_, m)) if *m == 1 || n == 1 => *m = (*m).max(n),
                 Some((_, m)) => {
                     let name = if is_ellipsis_label(l) {
                         "an ellipsis dim".to_string()
@@ -479,6 +481,14 @@ pub fn einsum(spec: &str, operands: &[&Tensor]) -> Tensor {
             if parts.len() == 2 {
                 out.extend(&ell_labels);
                 out.extend(parts[1].chars());
+            } else if max_ell > 0 {
+                misuse(
+                    "einsum",
+                    format!(
+                        "'{spec}': the operands have dims under '...' but the output has no '...' \
+                         (sum them explicitly)"
+                    ),
+                );
             }
             for (j, &l) in out.iter().enumerate() {
                 if !is_ellipsis_label(l) && !l.is_ascii_alphabetic() {
@@ -528,27 +538,19 @@ pub fn einsum(spec: &str, operands: &[&Tensor]) -> Tensor {
         acc = contract_pair(acc, next.clone(), &needed);
     }
     let acc = sum_unneeded(acc, &|l| output.contains(&l));
-    // Output labels still missing are ellipsis dims absent from every
-    // operand that reached here with size 1 (squeezed): restore them, then
-    // permute into the output order.
-    let mut t = acc.t;
-    let mut labels = acc.labels;
-    for &l in &output {
-        if !labels.contains(&l) {
-            t = t.unsqueeze(t.ndim() as i64);
-            labels.push(l);
-        }
-    }
+    // Every output label survived (a label is summed only when unneeded,
+    // and squeezed only where another operand keeps it): permute into the
+    // output order.
     let perm: Vec<i64> = output
         .iter()
-        .map(|l| labels.iter().position(|x| x == l).unwrap() as i64)
+        .map(|l| {
+            acc.labels
+                .iter()
+                .position(|x| x == l)
+                .expect("output label in the result") as i64
+        })
         .collect();
-    let t = t.permute(&perm);
-    let out_shape: Vec<usize> = output
-        .iter()
-        .map(|l| sizes.iter().find(|(x, _)| x == l).map_or(1, |&(_, n)| n))
-        .collect();
-    t.broadcast_to(&out_shape)
+    acc.t.permute(&perm)
 }
 
 #[cfg(test)]
@@ -826,9 +828,13 @@ mod tests {
         let b = rnd(&[5, 4, 2], 24);
         close(&einsum("...ij,...jk->...ik", &[&a, &b]), &a.matmul(&b));
         close(&einsum("...ij,...jk", &[&a, &b]), &a.matmul(&b));
-        // Ellipsis dims summed when the explicit output omits them.
-        let s = einsum("...ij->ij", &[&a]);
-        assert_eq!(s.shape(), &[3, 4]);
+        // Size-1 dims of named labels broadcast too (NumPy): [3, 1] x [4, 5].
+        let p = rnd(&[3, 1], 25);
+        let q = rnd(&[4, 5], 26);
+        let want = p.broadcast_to(&[3, 4]).matmul(&q);
+        close(&einsum("ij,jk", &[&p, &q]), &want);
+        // Ellipsis covering no dims needs no '...' in the output.
+        close(&einsum("...ij->ji", &[&p]), &p.t());
     }
 
     #[test]
@@ -861,6 +867,12 @@ mod tests {
     }
 
     #[test]
+    #[should_panic(expected = "the output has no '...'")]
+    fn einsum_rejects_dropped_ellipsis() {
+        let _ = einsum("...ij->ij", &[&rnd(&[2, 3, 4], 0)]);
+    }
+
+    #[test]
     #[should_panic(expected = "output label 'k' is in no operand")]
     fn einsum_rejects_unknown_output() {
         let _ = einsum("ij->k", &[&rnd(&[3, 4], 0)]);
@@ -887,5 +899,152 @@ mod tests {
         let r = catch_unwind(|| einsum("ijk,ljk->il", &[&a, &b]));
         let msg = panic_message(r);
         assert!(msg.contains(&format!("{}:{line}:", file!())), "{msg}");
+    }
+
+    /// Naive einsum over explicit specs without ellipsis: loops over every
+    /// assignment of every label.
+    fn naive_einsum(spec: &str, ops: &[&Tensor]) -> Tensor {
+        let (lhs, out) = spec.split_once("->").unwrap();
+        let terms: Vec<Vec<char>> = lhs.split(',').map(|t| t.chars().collect()).collect();
+        let out: Vec<char> = out.chars().collect();
+        let mut labels: Vec<(char, usize)> = vec![];
+        for (t, op) in terms.iter().zip(ops) {
+            for (&l, &n) in t.iter().zip(op.shape()) {
+                if !labels.iter().any(|&(x, _)| x == l) {
+                    labels.push((l, n));
+                }
+            }
+        }
+        let data: Vec<Vec<f64>> = ops.iter().map(|t| t.to_f64_vec().unwrap()).collect();
+        let size = |l: char| labels.iter().find(|&&(x, _)| x == l).unwrap().1;
+        let out_shape: Vec<usize> = out.iter().map(|&l| size(l)).collect();
+        let mut result = vec![0.0; numel(&out_shape)];
+        let total: usize = labels.iter().map(|&(_, n)| n).product();
+        let flat = |idx: &[usize], ls: &[char]| -> usize {
+            ls.iter().fold(0, |acc, &l| {
+                let p = labels.iter().position(|&(x, _)| x == l).unwrap();
+                acc * size(l) + idx[p]
+            })
+        };
+        for mut f in 0..total {
+            let mut idx = vec![0; labels.len()];
+            for p in (0..labels.len()).rev() {
+                idx[p] = f % labels[p].1;
+                f /= labels[p].1;
+            }
+            let prod: f64 = terms
+                .iter()
+                .zip(&data)
+                .map(|(t, d)| d[flat(&idx, t)])
+                .product();
+            result[flat(&idx, &out)] += prod;
+        }
+        Tensor::from_vec(result, &out_shape).unwrap()
+    }
+
+    #[test]
+    fn einsum_matches_naive_loops() {
+        let cases: &[(&str, &[&[usize]])] = &[
+            ("ij,jk->ik", &[&[3, 4], &[4, 2]]),
+            ("bij,bjk->bik", &[&[2, 3, 4], &[2, 4, 5]]),
+            ("ijk,kj->i", &[&[2, 3, 4], &[4, 3]]),
+            ("abc,cd,db->ad", &[&[2, 3, 4], &[4, 5], &[5, 3]]),
+            ("i,j,k->kji", &[&[2], &[3], &[4]]),
+            ("ab,ab->", &[&[3, 4], &[3, 4]]),
+            ("abcd,dcba->ad", &[&[2, 3, 2, 3], &[3, 2, 3, 2]]),
+            ("bhqd,bhkd->bhqk", &[&[2, 2, 3, 4], &[2, 2, 5, 4]]),
+            ("bqk,bkd->qbd", &[&[2, 3, 4], &[2, 4, 5]]),
+            ("ijk->kij", &[&[2, 3, 4]]),
+            ("ijk->j", &[&[2, 3, 4]]),
+            ("ij,kl->ljki", &[&[2, 3], &[4, 5]]),
+        ];
+        for (c, (spec, shapes)) in cases.iter().enumerate() {
+            let ts: Vec<Tensor> = shapes
+                .iter()
+                .enumerate()
+                .map(|(i, s)| rnd(s, 100 + 10 * c as u64 + i as u64))
+                .collect();
+            let refs: Vec<&Tensor> = ts.iter().collect();
+            let got = einsum(spec, &refs);
+            let want = naive_einsum(spec, &refs);
+            close(&got, &want);
+        }
+    }
+
+    /// Checks reverse-mode gradients of `f` against central differences
+    /// along random directions (f64 inputs).
+    fn check_grad(f: impl Fn(&[Tensor]) -> Tensor, args: &[Tensor], seed: u64) {
+        let r = rnd(f(args).shape(), seed);
+        let loss = |xs: &Vec<Tensor>| (f(xs) * &r).sum(.., false);
+        let g = crate::autodiff::grad(loss)(&args.to_vec()).unwrap();
+        for trial in 0..2u64 {
+            let dirs: Vec<Tensor> = args
+                .iter()
+                .enumerate()
+                .map(|(i, a)| rnd(a.shape(), seed * 100 + trial * 10 + i as u64 + 1))
+                .collect();
+            let eps = 1e-6;
+            let shifted = |s: f64| -> Vec<Tensor> {
+                args.iter().zip(&dirs).map(|(a, d)| a + d * s).collect()
+            };
+            let fd = (loss(&shifted(eps)).item_f64().unwrap()
+                - loss(&shifted(-eps)).item_f64().unwrap())
+                / (2.0 * eps);
+            let an: f64 = g
+                .iter()
+                .zip(&dirs)
+                .map(|(g, d)| {
+                    g.to_f64_vec()
+                        .unwrap()
+                        .iter()
+                        .zip(d.to_f64_vec().unwrap())
+                        .map(|(a, b)| a * b)
+                        .sum::<f64>()
+                })
+                .sum();
+            assert!(
+                (fd - an).abs() <= 1e-6 * (1.0 + an.abs()),
+                "directional derivative: numeric {fd}, autodiff {an}"
+            );
+        }
+    }
+
+    #[test]
+    fn gradients_match_finite_differences() {
+        let a = rnd(&[2, 1, 3, 4], 200);
+        let b = rnd(&[5, 4, 2], 201);
+        check_grad(|t| t[0].matmul(&t[1]), &[a.clone(), b], 1);
+        check_grad(
+            |t| t[0].matmul(&t[1]),
+            &[rnd(&[3, 2, 4], 202), rnd(&[4, 3], 203)],
+            2,
+        );
+        check_grad(
+            |t| t[0].matmul(&t[1]),
+            &[rnd(&[4], 204), rnd(&[2, 4, 3], 205)],
+            3,
+        );
+        check_grad(
+            |t| t[0].dot(&t[1]),
+            &[rnd(&[2, 3], 206), rnd(&[4, 3, 2], 207)],
+            4,
+        );
+        check_grad(
+            |t| outer(&t[0], &t[1]),
+            &[rnd(&[3], 208), rnd(&[2, 2], 209)],
+            5,
+        );
+        let (x, w, y) = (rnd(&[2, 3], 210), rnd(&[4, 3, 5], 211), rnd(&[2, 5], 212));
+        check_grad(
+            |t| einsum("bn,anm,bm->ba", &[&t[0], &t[1], &t[2]]),
+            &[x, w, y],
+            6,
+        );
+        check_grad(
+            |t| einsum("...ij,...jk", &[&t[0], &t[1]]),
+            &[a, rnd(&[5, 4, 2], 213)],
+            7,
+        );
+        check_grad(|t| einsum("ijk->kj", &[&t[0]]), &[rnd(&[2, 3, 4], 214)], 8);
     }
 }

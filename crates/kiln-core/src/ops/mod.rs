@@ -21,12 +21,10 @@ use std::ops::RangeFull;
 /// caller's line when it is out of range.
 #[track_caller]
 pub(crate) fn norm_axis(op: &str, axis: i64, rank: usize) -> usize {
-    crate::shape::normalize_axis(axis, rank).unwrap_or_else(|| {
-        panic!(
-            "kiln: {op}: axis {axis} is out of range for a tensor of rank {rank} at {}",
-            std::panic::Location::caller()
-        )
-    })
+    match crate::shape::normalize_axis(axis, rank) {
+        Some(a) => a,
+        None => misuse(op, format!("axis {axis} is out of range for a tensor of rank {rank}")),
+    }
 }
 
 /// Panics with a kiln-style message naming the op and the caller's line.

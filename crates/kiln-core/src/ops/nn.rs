@@ -1095,4 +1095,100 @@ mod tests {
         let msg = panic_message(r);
         assert!(msg.contains(&format!("{}:{line}:", file!())), "{msg}");
     }
+
+    /// Checks reverse-mode gradients of `f` against central differences
+    /// along random directions (f64 inputs).
+    fn check_grad(f: impl Fn(&[Tensor]) -> Tensor, args: &[Tensor], seed: u64) {
+        let r = rnd(f(args).shape(), seed);
+        let loss = |xs: &Vec<Tensor>| (f(xs) * &r).sum(.., false);
+        let g = crate::autodiff::grad(loss)(&args.to_vec()).unwrap();
+        for trial in 0..2u64 {
+            let dirs: Vec<Tensor> = args
+                .iter()
+                .enumerate()
+                .map(|(i, a)| rnd(a.shape(), seed * 100 + trial * 10 + i as u64 + 1))
+                .collect();
+            let eps = 1e-6;
+            let shifted = |s: f64| -> Vec<Tensor> {
+                args.iter().zip(&dirs).map(|(a, d)| a + d * s).collect()
+            };
+            let fd = (loss(&shifted(eps)).item_f64().unwrap()
+                - loss(&shifted(-eps)).item_f64().unwrap())
+                / (2.0 * eps);
+            let an: f64 = g
+                .iter()
+                .zip(&dirs)
+                .map(|(g, d)| {
+                    g.to_f64_vec()
+                        .unwrap()
+                        .iter()
+                        .zip(d.to_f64_vec().unwrap())
+                        .map(|(a, b)| a * b)
+                        .sum::<f64>()
+                })
+                .sum();
+            assert!(
+                (fd - an).abs() <= 1e-6 * (1.0 + an.abs()),
+                "directional derivative: numeric {fd}, autodiff {an}"
+            );
+        }
+    }
+
+    #[test]
+    fn gradients_match_finite_differences() {
+        let x = rnd(&[2, 4, 6, 5], 70);
+        let w = rnd(&[6, 2, 3, 2], 71);
+        let b = rnd(&[6], 72);
+        check_grad(
+            |a| conv2d(&a[0], &a[1], Some(&a[2]), (2, 1), (1, 1), (1, 2), 2),
+            &[x.clone(), w, b],
+            1,
+        );
+        let x1 = rnd(&[2, 4, 9], 73);
+        let w1 = rnd(&[2, 4, 3], 74);
+        check_grad(|a| conv1d(&a[0], &a[1], None, 2, 1, 1, 1), &[x1, w1], 2);
+        check_grad(
+            |a| max_pool2d(&a[0], (3, 2), (2, 1), (1, 1)),
+            std::slice::from_ref(&x),
+            3,
+        );
+        check_grad(
+            |a| avg_pool2d(&a[0], (3, 3), (2, 2), (1, 1)),
+            std::slice::from_ref(&x),
+            4,
+        );
+        let s = rnd(&[3, 5], 75);
+        check_grad(|a| a[0].softmax(-1), std::slice::from_ref(&s), 5);
+        check_grad(|a| a[0].log_softmax(0), std::slice::from_ref(&s), 6);
+        let (lw, lb) = (rnd(&[5], 76), rnd(&[5], 77));
+        check_grad(
+            |a| layer_norm(&a[0], &[5], Some(&a[1]), Some(&a[2]), 1e-5),
+            &[s.clone(), lw.clone(), lb],
+            7,
+        );
+        check_grad(
+            |a| rms_norm(&a[0], &[3, 5], None, Some(1e-6)),
+            std::slice::from_ref(&s),
+            8,
+        );
+        check_grad(
+            |a| rms_norm(&a[0], &[5], Some(&a[1]), None),
+            &[s.clone(), lw],
+            9,
+        );
+        for (i, act) in [
+            (|t: &Tensor| t.gelu(false)) as fn(&Tensor) -> Tensor,
+            |t| t.gelu(true),
+            |t| t.silu(),
+            |t| t.elu(0.7),
+            |t| t.selu(),
+            |t| t.leaky_relu(0.1),
+            |t| t.relu(),
+        ]
+        .iter()
+        .enumerate()
+        {
+            check_grad(|a| act(&a[0]), std::slice::from_ref(&s), 10 + i as u64);
+        }
+    }
 }

@@ -22,7 +22,7 @@ mod tests;
 
 use crate::dtype::{DType, Kind};
 use crate::infer::infer;
-use crate::primitive::Primitive;
+use crate::primitive::{Distribution, Primitive};
 use crate::random::{element_bits, normal_from_bits, uniform_from_bits};
 use crate::shape::numel;
 
@@ -227,8 +227,8 @@ pub fn evaluate(prim: &Primitive, inputs: &[RefArray]) -> Result<RefArray, Strin
                 .map(|i| {
                     let bits = element_bits(key, i as u64);
                     match dist {
-                        crate::primitive::Distribution::Uniform => uniform_from_bits(bits, dtype),
-                        crate::primitive::Distribution::Normal => normal_from_bits(bits),
+                        Distribution::Uniform => uniform_from_bits(bits, dtype),
+                        Distribution::Normal => normal_from_bits(bits),
                     }
                 })
                 .collect()

@@ -571,6 +571,42 @@ fn binary_int_arithmetic_wraps() {
 }
 
 #[test]
+fn binary_floor_div_follows_numpy_divmod() {
+    let a = f64s(
+        &[13],
+        &[
+            7.5, -7.5, 7.5, -7.5, 1.0, -1.0, 0.0, -INF, 2.0, 2.0, -0.0, 0.0, 1.0,
+        ],
+    );
+    let b = f64s(
+        &[13],
+        &[
+            2.0, 2.0, -2.0, -2.0, 0.0, 0.0, 0.0, 1.0, -INF, INF, 1.0, -1.0, 0.1,
+        ],
+    );
+    let got = binary(BinaryOp::FloorDiv, &a, &b);
+    // 1 // 0.1 is 9 (as in Python and NumPy), not floor(1 / 0.1) = 10.
+    check(
+        &got,
+        &[13],
+        F64,
+        &[
+            3.0, -4.0, -4.0, 3.0, INF, -INF, NAN, NAN, -1.0, 0.0, -0.0, -0.0, 9.0,
+        ],
+    );
+    assert!(got.data[10].is_sign_negative() && got.data[11].is_sign_negative());
+    // Ints: the same as Div.
+    let i = i64s(&[3], &[-7.0, 7.0, 5.0]);
+    let j = i64s(&[3], &[2.0, -2.0, 0.0]);
+    check(
+        &binary(BinaryOp::FloorDiv, &i, &j),
+        &[3],
+        I64,
+        &[-4.0, -4.0, 0.0],
+    );
+}
+
+#[test]
 fn binary_int_floor_div_and_python_rem() {
     let a = i64s(&[8], &[7.0, -7.0, 7.0, -7.0, 5.0, 0.0, 6.0, -6.0]);
     let b = i64s(&[8], &[2.0, 2.0, -2.0, -2.0, 0.0, 3.0, 3.0, 3.0]);
@@ -1314,7 +1350,7 @@ fn reduce(op: ReduceOp, axes: &[usize], x: &RefArray) -> RefArray {
             op,
             axes: axes.to_vec(),
         },
-        one(&x),
+        one(x),
     )
 }
 
@@ -1566,6 +1602,31 @@ fn matmul_plain_batched_and_int() {
     check(&ev(Primitive::Matmul, &[a, b]), &[1, 1], F16, &[2050.0]);
     let bad = evaluate(&Primitive::Matmul, &[iota(&[2, 3]), iota(&[2, 3])]);
     assert!(bad.is_err());
+}
+
+#[test]
+fn custom_is_the_identity_on_its_last_input() {
+    use crate::primitive::{CustomRule, CustomVjp};
+    use crate::tensor::Tensor;
+    struct NoRule;
+    impl CustomVjp for NoRule {
+        fn name(&self) -> &str {
+            "no_rule"
+        }
+        fn vjp(&self, _: &[Tensor], _: &Tensor, _: &Tensor) -> Vec<Option<Tensor>> {
+            Vec::new()
+        }
+    }
+    let prim = Primitive::Custom(CustomRule(std::sync::Arc::new(NoRule)));
+    let x = f64s(&[2], &[1.0, 2.0]);
+    let y = arr(&[2, 1], F32, &[3.0, 4.0]);
+    check(
+        &ev(prim.clone(), &[x, y.clone()]),
+        &[2, 1],
+        F32,
+        &[3.0, 4.0],
+    );
+    check(&ev(prim, &[y]), &[2, 1], F32, &[3.0, 4.0]);
 }
 
 #[test]

@@ -182,9 +182,6 @@ impl Laid {
             Some(p) => Tensor::from_op(p.clone(), vec![t.clone()]),
         }
     }
-    fn shape(&self) -> Vec<usize> {
-        self.array().shape().to_vec()
-    }
     fn values(&self) -> Vec<f64> {
         self.array().to_f64_vec()
     }

@@ -34,3 +34,9 @@ pub mod prelude {
     pub use kiln_core::random::{seed, Key};
     pub use kiln_core::{enable_grad, no_grad, s, DType, Error, Result, Tensor};
 }
+
+/// Neural-network modules, losses, optimizers and serialization.
+pub use kiln_nn as nn;
+
+/// Datasets and data loaders.
+pub use kiln_data as data;

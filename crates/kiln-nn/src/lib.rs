@@ -1,0 +1,1 @@
+//! Neural-network modules, losses and optimizers (being written).

@@ -174,3 +174,42 @@ fn max_splits_ties_evenly() {
     assert_eq!(g.to_f64_vec().unwrap(), vec![0.0, 0.5, 1.0]);
 }
 
+
+/// A user's parameter struct: two short methods make it a tree.
+struct Params {
+    w: Tensor,
+    b: Tensor,
+    name: &'static str,
+}
+
+impl kiln_core::autodiff::Tree for Params {
+    fn leaves(&self, out: &mut Vec<Tensor>) {
+        out.push(self.w.clone());
+        out.push(self.b.clone());
+    }
+    fn rebuild(&self, leaves: &mut dyn Iterator<Item = Tensor>) -> Self {
+        Params { w: leaves.next().unwrap(), b: leaves.next().unwrap(), name: self.name }
+    }
+}
+
+#[test]
+fn user_structs_are_trees() {
+    let p = Params { w: t64(&[1.0, 2.0], &[2]), b: t64(&[0.5], &[1]), name: "linear" };
+    let x = t64(&[3.0, 4.0], &[2]);
+    let g = grad(|(p, x): &(Params, Const<Tensor>)| ((&p.w * &x.0).sum(.., false) + &p.b).sum(.., false))(&(p, Const(x)))
+        .unwrap();
+    assert_eq!(g.0.name, "linear");
+    assert_eq!(g.0.w.to_f64_vec().unwrap(), vec![3.0, 4.0]);
+    assert_eq!(g.0.b.to_f64_vec().unwrap(), vec![1.0]);
+}
+
+#[test]
+fn no_grad_inside_a_transform_acts_like_detach() {
+    // no_grad inside a transformed function stops gradient flow like detach.
+    let g = grad(|x: &Tensor| {
+        let frozen = no_grad(|| x * 10.0);
+        (x * &frozen).sum(.., false)
+    })(&t64(&[2.0], &[1]))
+    .unwrap();
+    assert_eq!(g.to_f64_vec().unwrap(), vec![20.0]);
+}

@@ -40,3 +40,8 @@ pub use kiln_nn as nn;
 
 /// Datasets and data loaders.
 pub use kiln_data as data;
+
+/// The README's Rust examples, compiled and run as doc tests.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -20,7 +20,11 @@ pub fn broadcast_all(op: &str, ts: &[Tensor]) -> Vec<Tensor> {
             None => misuse(op, format!("shapes cannot be broadcast together: {}", describe(ts))),
         };
     }
-    ts.iter().map(|t| t.broadcast_to(&shape)).collect()
+    let mut out = Vec::with_capacity(ts.len());
+    for t in ts {
+        out.push(t.broadcast_to(&shape));
+    }
+    out
 }
 
 /// Promotes `a` and `b` to one dtype and broadcasts them to one shape.

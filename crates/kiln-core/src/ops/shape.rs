@@ -416,14 +416,12 @@ impl Tensor {
             misuse("split", format!("sizes {sizes:?} do not add up to axis {a} of size {}", self.shape()[a]));
         }
         let mut at = 0;
-        sizes
-            .iter()
-            .map(|&n| {
-                let t = self.narrow(a as i64, at, n);
-                at += n;
-                t
-            })
-            .collect()
+        let mut parts = Vec::with_capacity(sizes.len());
+        for &n in sizes {
+            parts.push(self.narrow(a as i64, at, n));
+            at += n;
+        }
+        parts
     }
 
     /// Splits along `axis` into `n` pieces of equal size (the last may be
@@ -509,6 +507,9 @@ pub fn stack(tensors: &[Tensor], axis: i64) -> Tensor {
         misuse("stack", format!("shapes differ: {}", describe(tensors)));
     }
     let a = norm_axis("stack", axis, tensors[0].ndim() + 1) as i64;
-    let parts: Vec<Tensor> = tensors.iter().map(|t| t.unsqueeze(a)).collect();
+    let mut parts = Vec::with_capacity(tensors.len());
+    for t in tensors {
+        parts.push(t.unsqueeze(a));
+    }
     concat(&parts, a)
 }

@@ -213,3 +213,20 @@ fn no_grad_inside_a_transform_acts_like_detach() {
     .unwrap();
     assert_eq!(g.to_f64_vec().unwrap(), vec![20.0]);
 }
+
+#[test]
+fn products_have_exact_gradients_at_zero() {
+    // d/dx sum(cumprod([0, 2, 3])) = [1 + 2 + 6, 0 + 0, 0] = [9, 0, 0].
+    let x = t64(&[0.0, 2.0, 3.0], &[3]);
+    let g = grad(|x: &Tensor| x.cumprod(0).sum(.., false))(&x).unwrap();
+    assert_eq!(g.to_f64_vec().unwrap(), vec![9.0, 0.0, 0.0]);
+    // The reverse scan: f = x2 + x1*x2 + x0*x1*x2, so df = [x1*x2, x2 + x0*x2, 1 + x1 + x0*x1].
+    let rev = |x: &Tensor| {
+        let prim = kiln_core::primitive::Primitive::Scan { op: kiln_core::primitive::ScanOp::Prod, axis: 0, reverse: true };
+        Tensor::from_op(prim, vec![x.clone()]).sum(.., false)
+    };
+    assert_eq!(grad(rev)(&x).unwrap().to_f64_vec().unwrap(), vec![6.0, 3.0, 3.0]);
+    // Second order of a product with a zero: H of x0*x1 at (0, 2) times [1, 1].
+    let hv = grad(|x: &Tensor| grad(|x: &Tensor| x.prod(.., false))(x).unwrap().sum(.., false))(&t64(&[0.0, 2.0], &[2])).unwrap();
+    assert_eq!(hv.to_f64_vec().unwrap(), vec![1.0, 1.0]);
+}

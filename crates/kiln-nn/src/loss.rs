@@ -204,15 +204,24 @@ pub fn nll_loss(
 pub fn binary_cross_entropy(input: &Tensor, target: &Tensor, reduction: Reduction) -> Tensor {
     check_same_shape("binary_cross_entropy", input, target);
     let y = target.astype(input.dtype().to_float());
-    let log_p = input.log().maximum(-100.0);
-    let log_1mp = (1.0 - input).log().maximum(-100.0);
+    let log_p = clamped_log(input);
+    let log_1mp = clamped_log(&(1.0 - input));
     let loss = -(&y * log_p + (1.0 - &y) * log_1mp);
     reduce(loss, reduction)
 }
 
+/// `max(log(p), -100)` with a finite gradient at `p = 0` (the log is taken
+/// of a safe value there, and the selected constant gets no gradient).
+fn clamped_log(p: &Tensor) -> Tensor {
+    let positive = p.gt(0.0);
+    let safe = where_(&positive, p, 1.0);
+    where_(&positive, safe.log(), -100.0).maximum(-100.0)
+}
+
 /// Binary cross-entropy on logits
 /// (`torch.nn.functional.binary_cross_entropy_with_logits`), stable for any
-/// logit: `max(x, 0) - x*y + log1p(exp(-|x|))`.
+/// logit: `max(x, 0) - x*y + log1p(exp(-|x|))`, with the exact gradient
+/// `sigmoid(x) - y`.
 #[track_caller]
 pub fn binary_cross_entropy_with_logits(
     logits: &Tensor,
@@ -222,6 +231,19 @@ pub fn binary_cross_entropy_with_logits(
     check_same_shape("binary_cross_entropy_with_logits", logits, target);
     let x = logits;
     let y = target.astype(x.dtype().to_float());
-    let loss = x.relu() - x * &y + x.abs().neg().exp().log1p();
+    let loss = softplus(x) - x * &y;
     reduce(loss, reduction)
+}
+
+/// `log(1 + e^x)` without overflow, `max(x, 0) + log1p(exp(-|x|))`, written
+/// with two branches over "safe" inputs so that the gradient is exactly
+/// `sigmoid(x)` everywhere (including `x = 0`, where `max` and `|x|` have
+/// kinks) and never NaN.
+fn softplus(x: &Tensor) -> Tensor {
+    let pos = x.ge(0.0);
+    let xp = where_(&pos, x, 0.0);
+    let xn = where_(&pos, 0.0, x);
+    let on_pos = &xp + xp.neg().exp().log1p();
+    let on_neg = xn.exp().log1p();
+    where_(&pos, &on_pos, &on_neg)
 }

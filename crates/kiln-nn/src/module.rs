@@ -144,11 +144,19 @@ pub fn load_state_dict(
 /// into every listed field. The forward function is written inline with
 /// names for `self` and the input:
 ///
-/// ```ignore
+/// ```
+/// use kiln_nn::{layers::Linear, Module};
+/// use kiln_core::random::Key;
+///
 /// struct Mlp { fc1: Linear, fc2: Linear }
 /// kiln_nn::module!(Mlp { fc1, fc2 }, |this, x| {
 ///     this.fc2.forward(&this.fc1.forward(x).relu())
 /// });
+///
+/// let k = Key::new(0).split(2);
+/// let m = Mlp { fc1: Linear::new(4, 8, true, k[0]), fc2: Linear::new(8, 2, true, k[1]) };
+/// let names: Vec<String> = m.named_parameters().into_iter().map(|(n, _)| n).collect();
+/// assert_eq!(names, ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]);
 /// ```
 ///
 /// `is_training` reports `false` if any listed field is in evaluation mode.
@@ -189,4 +197,21 @@ macro_rules! module {
             }
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kiln_core::ops::creation::zeros;
+    use kiln_core::DType;
+
+    #[test]
+    fn prefixed_names() {
+        let named = vec![
+            ("weight".to_string(), zeros(&[1], DType::F32)),
+            ("0.bias".to_string(), zeros(&[1], DType::F32)),
+        ];
+        let got: Vec<String> = prefixed("fc", named).into_iter().map(|(n, _)| n).collect();
+        assert_eq!(got, ["fc.weight", "fc.0.bias"]);
+    }
 }

@@ -194,6 +194,59 @@ fn prod_vjp(x: &Tensor, axes: &[usize], g: &Tensor) -> Tensor {
     op(Primitive::Permute(inverse), vec![d])
 }
 
+/// Gradient of a cumulative product, exact when inputs are zero (no
+/// division): `dx_k = (prod_{j<k} x_j) * sum_{i>=k} g_i prod_{k<j<=i} x_j`.
+/// The inner products come from one cumulative product over an `n x n`
+/// masked copy of each row, so it costs `O(n^2)` memory per row.
+fn cumprod_vjp(x: &Tensor, g: &Tensor, axis: usize, reverse: bool) -> Tensor {
+    let rank = x.ndim();
+    let n = x.shape()[axis];
+    if n == 0 {
+        return g.clone();
+    }
+    let flip = |t: &Tensor| if reverse { slice_axis(t, axis, n - 1, -1, n) } else { t.clone() };
+    let mut perm: Vec<usize> = (0..rank).filter(|&i| i != axis).collect();
+    perm.push(axis);
+    let to_last = |t: &Tensor| op(Primitive::Permute(perm.clone()), vec![flip(t)]);
+    let (xt, gt) = (to_last(x), to_last(g));
+    let lead = xt.shape()[..rank - 1].to_vec();
+    let last = rank - 1;
+    let mut row_shape = lead.clone();
+    row_shape.extend([1, n]);
+    let mut square = lead.clone();
+    square.extend([n, n]);
+    let rows = |t: &Tensor| op(Primitive::Broadcast(square.clone()), vec![op(Primitive::Reshape(row_shape.clone()), vec![t.clone()])]);
+    let mask = |keep: fn(usize, usize) -> bool| {
+        let m: Vec<bool> = (0..n * n).map(|p| keep(p / n, p % n)).collect();
+        let m = Tensor::from_array(crate::array::Array::from_vec(m, vec![n, n]));
+        op(Primitive::Broadcast(square.clone()), vec![m])
+    };
+    let ones = crate::ops::creation::ones(&square, x.dtype());
+    let zeros_sq = zeros(&square, x.dtype());
+    // after[k, i] = prod_{k<j<=i} x_j for i >= k, else 0.
+    let picked = op(Primitive::Select, vec![mask(|k, j| j > k), rows(&xt), ones]);
+    let after = op(Primitive::Scan { op: ScanOp::Prod, axis: last + 1, reverse: false }, vec![picked]);
+    let after = op(Primitive::Select, vec![mask(|k, i| i >= k), after, zeros_sq]);
+    let mut col = lead.clone();
+    col.extend([n, 1]);
+    let weighted = op(Primitive::Reduce { op: ReduceOp::Sum, axes: vec![last + 1] }, vec![after * rows(&gt)]);
+    let weighted = op(Primitive::Reshape(xt.shape().to_vec()), vec![weighted]);
+    // before[k] = prod_{j<k} x_j: the inclusive product shifted by one.
+    let inclusive = op(Primitive::Scan { op: ScanOp::Prod, axis: last, reverse: false }, vec![xt.clone()]);
+    let mut lo = vec![0; rank];
+    lo[last] = 1;
+    let before = op(
+        Primitive::Pad { lo, hi: vec![0; rank], value: 1.0 },
+        vec![slice_axis(&inclusive, last, 0, 1, n - 1)],
+    );
+    let d = before * weighted;
+    let mut inverse = vec![0; rank];
+    for (i, &p) in perm.iter().enumerate() {
+        inverse[p] = i;
+    }
+    flip(&op(Primitive::Permute(inverse), vec![d]))
+}
+
 /// The VJP of `prim` applied to `inputs` giving `y`, at cotangent `g`.
 pub fn vjp(prim: &Primitive, inputs: &[Tensor], y: &Tensor, g: &Tensor) -> Vec<Option<Tensor>> {
     use Primitive::*;
@@ -257,14 +310,10 @@ pub fn vjp(prim: &Primitive, inputs: &[Tensor], y: &Tensor, g: &Tensor) -> Vec<O
             }
             ReduceOp::Prod => prod_vjp(x, axes, g),
         })],
-        Scan { op: s, axis, reverse } => {
-            let back = |t: Tensor| op(Scan { op: ScanOp::Sum, axis: *axis, reverse: !reverse }, vec![t]);
-            vec![Some(match s {
-                ScanOp::Sum => back(g.clone()),
-                // Exact away from zeros; a zero input gives a non-finite gradient.
-                ScanOp::Prod => back(g * y) / x,
-            })]
-        }
+        Scan { op: s, axis, reverse } => vec![Some(match s {
+            ScanOp::Sum => op(Scan { op: ScanOp::Sum, axis: *axis, reverse: !reverse }, vec![g.clone()]),
+            ScanOp::Prod => cumprod_vjp(x, g, *axis, *reverse),
+        })],
         Matmul => vec![
             Some(op(Matmul, vec![g.clone(), swap_last(&inputs[1])])),
             Some(op(Matmul, vec![swap_last(x), g.clone()])),

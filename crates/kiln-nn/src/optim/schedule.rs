@@ -197,3 +197,39 @@ impl LrSchedule for Sequential {
         self.schedules[i].lr_at(step - start)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequential_counts_steps_from_each_milestone() {
+        let s = Sequential::new(
+            vec![
+                Box::new(Constant { lr: 1.0 }),
+                Box::new(StepLr {
+                    base_lr: 0.5,
+                    step_size: 2,
+                    gamma: 0.1,
+                }),
+                Box::new(|step: usize| step as f64),
+            ],
+            vec![3, 7],
+        );
+        let got: Vec<f64> = (0..9).map(|i| s.lr_at(i)).collect();
+        let want = [1.0, 1.0, 1.0, 0.5, 0.5, 0.05, 0.05, 0.0, 1.0];
+        for (g, w) in got.iter().zip(want) {
+            assert!((g - w).abs() < 1e-12, "{got:?}");
+        }
+    }
+
+    #[test]
+    fn exponential_and_zero_length_warmup() {
+        let e = ExponentialLr {
+            base_lr: 2.0,
+            gamma: 0.5,
+        };
+        assert_eq!(e.lr_at(3), 0.25);
+        assert_eq!(LinearWarmup::new(0.1, 0.0, 0).lr_at(0), 0.1);
+    }
+}

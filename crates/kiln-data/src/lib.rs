@@ -24,6 +24,8 @@
 //! # }
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod csv;
 pub mod dataset;
 pub mod idx;

@@ -199,9 +199,9 @@ fn compare(what: &str, got: &Tensor, want: &Flat) -> Result<(), String> {
     for (i, (&gv, &wv)) in g.iter().zip(&want.data).enumerate() {
         let denom = wv.abs().max(FLOOR * scale).max(f64::MIN_POSITIVE);
         let rel = (gv - wv).abs() / denom;
-        if !(rel <= RTOL) {
+        if rel.is_nan() || rel > RTOL {
             bad += 1;
-            if worst.is_none_or(|(_, r)| !(rel <= r)) {
+            if worst.is_none_or(|(_, r)| rel.is_nan() || rel > r) {
                 worst = Some((i, rel));
             }
         }

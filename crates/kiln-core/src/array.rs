@@ -95,13 +95,18 @@ impl Array {
         }
         let data = self.buf.as_slice::<T>();
         let mut out = Vec::with_capacity(self.numel());
-        for_each_row(&self.shape, [&self.strides], [self.offset], |[o], n, [s]| {
-            let mut p = o as isize;
-            for _ in 0..n {
-                out.push(data[p as usize]);
-                p += s;
-            }
-        });
+        for_each_row(
+            &self.shape,
+            [&self.strides],
+            [self.offset],
+            |[o], n, [s]| {
+                let mut p = o as isize;
+                for _ in 0..n {
+                    out.push(data[p as usize]);
+                    p += s;
+                }
+            },
+        );
         out
     }
 
@@ -264,10 +269,16 @@ mod tests {
         assert!(!t.is_contiguous());
         assert_eq!(t.to_vec::<f32>(), vec![0., 3., 1., 4., 2., 5.]);
         let b = Array::from_vec(vec![1.0f32, 2.0], vec![2, 1]).broadcast_to(&[3, 2, 2]);
-        assert_eq!(b.to_vec::<f32>(), vec![1., 1., 2., 2., 1., 1., 2., 2., 1., 1., 2., 2.]);
+        assert_eq!(
+            b.to_vec::<f32>(),
+            vec![1., 1., 2., 2., 1., 1., 2., 2., 1., 1., 2., 2.]
+        );
         let r = a.slice(&[1, 2], &[-1, -2], &[2, 2]);
         assert_eq!(r.to_vec::<f32>(), vec![5., 3., 2., 0.]);
-        assert_eq!(t.reshape(&[6]).to_vec::<f32>(), vec![0., 3., 1., 4., 2., 5.]);
+        assert_eq!(
+            t.reshape(&[6]).to_vec::<f32>(),
+            vec![0., 3., 1., 4., 2., 5.]
+        );
     }
 
     #[test]

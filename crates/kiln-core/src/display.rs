@@ -35,7 +35,10 @@ impl ValueFormat {
                 .iter()
                 .map(|v| {
                     let s = format!("{v:.4}");
-                    s.trim_end_matches('0').split('.').nth(1).map_or(0, str::len)
+                    s.trim_end_matches('0')
+                        .split('.')
+                        .nth(1)
+                        .map_or(0, str::len)
                 })
                 .max()
                 .unwrap_or(0)
@@ -133,7 +136,15 @@ impl fmt::Display for Tensor {
             body.push_str("[]");
         } else {
             let summarize = values.len() > SUMMARY_THRESHOLD;
-            render(&mut body, &cells, shape, &strides, 0, prefix.len(), summarize);
+            render(
+                &mut body,
+                &cells,
+                shape,
+                &strides,
+                0,
+                prefix.len(),
+                summarize,
+            );
         }
         write!(f, "{prefix}{body}, dtype={}", self.dtype())?;
         if values.is_empty() {
@@ -151,7 +162,10 @@ mod tests {
     #[test]
     fn prints_like_numpy() {
         let t = Tensor::from_vec(vec![1.0f32, 2.5, -3.0, 4.0], &[2, 2]).unwrap();
-        assert_eq!(t.to_string(), "tensor([[ 1.0,  2.5],\n        [-3.0,  4.0]], dtype=f32)");
+        assert_eq!(
+            t.to_string(),
+            "tensor([[ 1.0,  2.5],\n        [-3.0,  4.0]], dtype=f32)"
+        );
         let i = Tensor::from_vec(vec![1i64, 20, 3], &[3]).unwrap();
         assert_eq!(i.to_string(), "tensor([ 1, 20,  3], dtype=i64)");
         let s = Tensor::scalar(2.0f64);
@@ -166,7 +180,10 @@ mod tests {
     #[test]
     fn large_tensors_are_summarized() {
         let t = Tensor::from_vec((0..2000).collect(), &[2000]).unwrap();
-        assert_eq!(t.to_string(), "tensor([   0,    1,    2, ..., 1997, 1998, 1999], dtype=i32)");
+        assert_eq!(
+            t.to_string(),
+            "tensor([   0,    1,    2, ..., 1997, 1998, 1999], dtype=i32)"
+        );
         let m = Tensor::from_vec((0..1600).map(|v| v as f32).collect(), &[40, 40]).unwrap();
         let s = m.to_string();
         assert!(s.contains("...,"), "{s}");

@@ -13,12 +13,17 @@ pub fn evaluate(targets: &[Tensor]) -> Result<()> {
     }
     // How many not-yet-run nodes of this evaluation read each node, so the
     // evaluator drops its own handle as soon as the last reader has run.
-    let position: HashMap<u64, usize> = order.iter().enumerate().map(|(i, t)| (t.id(), i)).collect();
+    let position: HashMap<u64, usize> =
+        order.iter().enumerate().map(|(i, t)| (t.id(), i)).collect();
     let mut readers = vec![0usize; order.len()];
     let mut inputs_of: Vec<Vec<usize>> = Vec::with_capacity(order.len());
     for t in &order {
         let op = t.lock_state().op.clone().expect("pending node has an op");
-        let ins: Vec<usize> = op.inputs.iter().filter_map(|i| position.get(&i.id()).copied()).collect();
+        let ins: Vec<usize> = op
+            .inputs
+            .iter()
+            .filter_map(|i| position.get(&i.id()).copied())
+            .collect();
         for &i in &ins {
             readers[i] += 1;
         }
@@ -56,7 +61,11 @@ fn pending_in_order(targets: &[Tensor]) -> Vec<Tensor> {
         if st.data.is_some() {
             continue;
         }
-        let inputs = st.op.as_ref().map(|op| op.inputs.clone()).unwrap_or_default();
+        let inputs = st
+            .op
+            .as_ref()
+            .map(|op| op.inputs.clone())
+            .unwrap_or_default();
         drop(st);
         stack.push((t, true));
         for inp in inputs.into_iter().rev() {
@@ -78,16 +87,15 @@ fn run_node(t: &Tensor) -> Result<()> {
         }
         st.op.clone().expect("pending node has an op")
     };
-    let arrays = op
-        .inputs
-        .iter()
-        .map(|i| {
-            i.lock_state()
-                .data
-                .clone()
-                .ok_or_else(|| Error::Invalid("kiln internal error: input not evaluated".into()))
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let arrays =
+        op.inputs
+            .iter()
+            .map(|i| {
+                i.lock_state().data.clone().ok_or_else(|| {
+                    Error::Invalid("kiln internal error: input not evaluated".into())
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
     let out = crate::cpu::execute(&op.prim, &arrays, t.shape(), t.dtype()).map_err(|message| {
         Error::Eval {
             op: op.prim.name(),
@@ -95,8 +103,18 @@ fn run_node(t: &Tensor) -> Result<()> {
             location: t.location().to_string(),
         }
     })?;
-    debug_assert_eq!(out.shape(), t.shape(), "{} kernel returned a wrong shape", op.prim.name());
-    debug_assert_eq!(out.dtype(), t.dtype(), "{} kernel returned a wrong dtype", op.prim.name());
+    debug_assert_eq!(
+        out.shape(),
+        t.shape(),
+        "{} kernel returned a wrong shape",
+        op.prim.name()
+    );
+    debug_assert_eq!(
+        out.dtype(),
+        t.dtype(),
+        "{} kernel returned a wrong dtype",
+        op.prim.name()
+    );
     let mut st = t.lock_state();
     st.data = Some(out);
     if !t.tracks_grad() {

@@ -78,7 +78,10 @@ pub fn infer(prim: &Primitive, inputs: &[Sig]) -> Result<(Vec<usize>, DType), St
         Permute(perm) => {
             let mut seen = vec![false; s0.len()];
             if perm.len() != s0.len() || perm.iter().any(|&p| p >= s0.len()) {
-                return Err(format!("{perm:?} is not a permutation of {} axes", s0.len()));
+                return Err(format!(
+                    "{perm:?} is not a permutation of {} axes",
+                    s0.len()
+                ));
             }
             for &p in perm {
                 if std::mem::replace(&mut seen[p], true) {
@@ -117,7 +120,10 @@ pub fn infer(prim: &Primitive, inputs: &[Sig]) -> Result<(Vec<usize>, DType), St
         } => {
             let k = window.len();
             if k > s0.len() || stride.len() != k || dilation.len() != k {
-                return Err(format!("window {window:?} does not fit input rank {}", s0.len()));
+                return Err(format!(
+                    "window {window:?} does not fit input rank {}",
+                    s0.len()
+                ));
             }
             let lead = s0.len() - k;
             let mut out = s0[..lead].to_vec();
@@ -142,7 +148,9 @@ pub fn infer(prim: &Primitive, inputs: &[Sig]) -> Result<(Vec<usize>, DType), St
         } => {
             let k = window.len();
             if s0.len() < 2 * k || spatial.len() != k || stride.len() != k || dilation.len() != k {
-                return Err("params do not match the window rank, or the input rank is too small".into());
+                return Err(
+                    "params do not match the window rank, or the input rank is too small".into(),
+                );
             }
             if window.contains(&0) || stride.contains(&0) || dilation.contains(&0) {
                 return Err("window, stride and dilation must be positive".into());
@@ -169,10 +177,7 @@ pub fn infer(prim: &Primitive, inputs: &[Sig]) -> Result<(Vec<usize>, DType), St
             if lo.len() != s0.len() || hi.len() != s0.len() {
                 return Err("pad widths must have one entry per axis".into());
             }
-            Ok((
-                (0..s0.len()).map(|i| s0[i] + lo[i] + hi[i]).collect(),
-                d0,
-            ))
+            Ok(((0..s0.len()).map(|i| s0[i] + lo[i] + hi[i]).collect(), d0))
         }
         Concat(axis) => {
             if *axis >= s0.len() {
@@ -184,9 +189,7 @@ pub fn infer(prim: &Primitive, inputs: &[Sig]) -> Result<(Vec<usize>, DType), St
                 if *d != d0 {
                     return Err(format!("dtypes differ: {d0} and {d}"));
                 }
-                if s.len() != s0.len()
-                    || (0..s0.len()).any(|i| i != *axis && s[i] != s0[i])
-                {
+                if s.len() != s0.len() || (0..s0.len()).any(|i| i != *axis && s[i] != s0[i]) {
                     return Err(format!(
                         "shapes {s0:?} and {s:?} differ outside axis {axis}"
                     ));
@@ -216,7 +219,9 @@ pub fn infer(prim: &Primitive, inputs: &[Sig]) -> Result<(Vec<usize>, DType), St
             let (ss, ds) = inputs[2];
             check_index(di)?;
             if ds != d0 || d0 == DType::Bool {
-                return Err(format!("source dtype {ds} must equal base dtype {d0} (not bool)"));
+                return Err(format!(
+                    "source dtype {ds} must equal base dtype {d0} (not bool)"
+                ));
             }
             if si != ss {
                 return Err(format!("index shape {si:?} and source shape {ss:?} differ"));
@@ -276,7 +281,9 @@ pub fn infer(prim: &Primitive, inputs: &[Sig]) -> Result<(Vec<usize>, DType), St
             }
             let r = s0.len();
             if r < 2 || s1.len() != r || s0[..r - 2] != s1[..r - 2] || s0[r - 1] != s1[r - 2] {
-                return Err(format!("shapes {s0:?} and {s1:?} are not [..., m, k] x [..., k, n]"));
+                return Err(format!(
+                    "shapes {s0:?} and {s1:?} are not [..., m, k] x [..., k, n]"
+                ));
             }
             let mut out = s0[..r - 1].to_vec();
             out.push(s1[r - 1]);
@@ -313,7 +320,9 @@ fn same_shape_dtype(inputs: &[Sig]) -> Result<(), String> {
     let (s0, d0) = inputs[0];
     let (s1, d1) = inputs[1];
     if s0 != s1 {
-        return Err(format!("shapes differ: {s0:?} and {s1:?} (broadcast first)"));
+        return Err(format!(
+            "shapes differ: {s0:?} and {s1:?} (broadcast first)"
+        ));
     }
     if d0 != d1 {
         return Err(format!("dtypes differ: {d0} and {d1} (cast first)"));

@@ -242,8 +242,12 @@ pub trait CustomVjp: Send + Sync {
     fn name(&self) -> &str;
     /// Cotangents of the primal inputs (all inputs but the last) given the
     /// output `y` and its cotangent `g`.
-    fn vjp(&self, inputs: &[crate::tensor::Tensor], y: &crate::tensor::Tensor, g: &crate::tensor::Tensor)
-        -> Vec<Option<crate::tensor::Tensor>>;
+    fn vjp(
+        &self,
+        inputs: &[crate::tensor::Tensor],
+        y: &crate::tensor::Tensor,
+        g: &crate::tensor::Tensor,
+    ) -> Vec<Option<crate::tensor::Tensor>>;
 }
 
 /// A shared handle to a [`CustomVjp`]; equal when it is the same rule.

@@ -15,7 +15,10 @@ const PARITY: u32 = 0x1BD1_1BDA;
 /// Threefry-2x32 with 20 rounds: a keyed bijection on pairs of `u32`.
 pub fn threefry2x32(key: [u32; 2], counter: [u32; 2]) -> [u32; 2] {
     let ks = [key[0], key[1], key[0] ^ key[1] ^ PARITY];
-    let mut x = [counter[0].wrapping_add(ks[0]), counter[1].wrapping_add(ks[1])];
+    let mut x = [
+        counter[0].wrapping_add(ks[0]),
+        counter[1].wrapping_add(ks[1]),
+    ];
     for block in 0..5u32 {
         for &r in &ROTATIONS[(block % 2) as usize] {
             x[0] = x[0].wrapping_add(x[1]);
@@ -71,14 +74,22 @@ impl Key {
     /// `n` new keys, independent of each other and of `self`.
     pub fn split(self, n: usize) -> Vec<Key> {
         (0..n as u64)
-            .map(|i| Key(threefry2x32(self.0, [0x5EED_0000 ^ (i >> 32) as u32, i as u32])))
+            .map(|i| {
+                Key(threefry2x32(
+                    self.0,
+                    [0x5EED_0000 ^ (i >> 32) as u32, i as u32],
+                ))
+            })
             .collect()
     }
 
     /// A single new key derived from `self` and `i` (`split(..)[i]` without
     /// building the vector).
     pub fn fold_in(self, i: u64) -> Key {
-        Key(threefry2x32(self.0, [0x5EED_0000 ^ (i >> 32) as u32, i as u32]))
+        Key(threefry2x32(
+            self.0,
+            [0x5EED_0000 ^ (i >> 32) as u32, i as u32],
+        ))
     }
 }
 

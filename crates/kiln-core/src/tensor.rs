@@ -199,8 +199,7 @@ impl Tensor {
     #[track_caller]
     pub fn from_op(prim: Primitive, inputs: Vec<Tensor>) -> Tensor {
         let location = Location::caller();
-        let sigs: Vec<(&[usize], DType)> =
-            inputs.iter().map(|t| (t.shape(), t.dtype())).collect();
+        let sigs: Vec<(&[usize], DType)> = inputs.iter().map(|t| (t.shape(), t.dtype())).collect();
         let (shape, dtype) = match infer(&prim, &sigs) {
             Ok(v) => v,
             Err(msg) => panic!(

@@ -457,12 +457,17 @@ fn err(e: impl std::fmt::Display) -> String {
 
 /// Compares `analytic[k][e]` with the central difference of
 /// `sum(weights * eval(xs))` in element `e` of input `k`, for every element.
+/// Evaluates a function of the perturbed inputs to flat f64 outputs.
+type EvalFn = dyn Fn(&[Tensor]) -> Result<Vec<f64>, String>;
+/// Draws one input value.
+type Sampler = Box<dyn Fn(&mut Rng) -> f64>;
+
 fn numeric_check(
     desc: &str,
     arrays: &[Array],
     analytic: &[Vec<f64>],
     weights: &[f64],
-    eval: &dyn Fn(&[Tensor]) -> Result<Vec<f64>, String>,
+    eval: &EvalFn,
     tol: Tol,
 ) -> Result<(), String> {
     let base: Vec<Vec<f64>> = arrays.iter().map(|a| a.to_f64_vec()).collect();
@@ -792,7 +797,7 @@ fn broadcasting_ops() {
         };
         let (sa, sb) = (operand(rng), operand(rng));
         let kind = i % 7;
-        let (ga, gb): (Box<dyn Fn(&mut Rng) -> f64>, Box<dyn Fn(&mut Rng) -> f64>) = match kind {
+        let (ga, gb): (Sampler, Sampler) = match kind {
             3 => (Box::new(range(-3.0, 3.0)), Box::new(signed(0.4, 3.0))),
             4 => (Box::new(range(0.3, 2.5)), Box::new(range(-2.5, 2.5))),
             _ => (Box::new(range(-3.0, 3.0)), Box::new(range(-3.0, 3.0))),

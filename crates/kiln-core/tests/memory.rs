@@ -44,6 +44,12 @@ fn training_loop_memory_stays_flat() {
         }
     }
     let end = kiln_core::tensor::live_nodes();
-    assert!(end <= after_warmup, "live nodes grew from {after_warmup} to {end}");
-    assert!(last_loss < first_loss, "training should reduce the loss: {first_loss} -> {last_loss}");
+    assert!(
+        end <= after_warmup,
+        "live nodes grew from {after_warmup} to {end}"
+    );
+    assert!(
+        last_loss < first_loss,
+        "training should reduce the loss: {first_loss} -> {last_loss}"
+    );
 }

@@ -64,7 +64,9 @@ fn value(rng: &mut Rng, dtype: DType, how: Values) -> f64 {
     match dtype {
         DType::Bool => rng.chance(0.5) as u8 as f64,
         d if d.is_float() => match how {
-            Values::Any if rng.chance(0.05) => rng.pick(&[f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 0.0]),
+            Values::Any if rng.chance(0.05) => {
+                rng.pick(&[f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 0.0])
+            }
             Values::Positive => 0.25 + 2.0 * rng.unit(),
             Values::SmallInt => rng.below(4) as f64,
             // Repeated values exercise ties in sorts and arg-reductions.
@@ -141,7 +143,12 @@ struct Case {
 }
 
 fn run(case: &Case) -> Result<(), String> {
-    let tensors: Vec<Tensor> = case.inputs.iter().cloned().map(Tensor::from_array).collect();
+    let tensors: Vec<Tensor> = case
+        .inputs
+        .iter()
+        .cloned()
+        .map(Tensor::from_array)
+        .collect();
     let refs: Vec<RefArray> = case
         .inputs
         .iter()
@@ -161,7 +168,12 @@ fn run(case: &Case) -> Result<(), String> {
     let want = match (want, got_vals) {
         (Err(_), Err(_)) => return Ok(()),
         (Ok(w), Ok(g)) => (w, g),
-        (Err(e), Ok(_)) => return Err(format!("{}: oracle failed ({e}) but kernel succeeded", ctx())),
+        (Err(e), Ok(_)) => {
+            return Err(format!(
+                "{}: oracle failed ({e}) but kernel succeeded",
+                ctx()
+            ))
+        }
         (Ok(_), Err(e)) => return Err(format!("{}: kernel failed: {e}", ctx())),
     };
     let (w, g) = want;
@@ -192,7 +204,11 @@ fn float_dtypes() -> Vec<DType> {
 }
 
 fn numeric_dtypes() -> Vec<DType> {
-    ALL_DTYPES.iter().copied().filter(|&d| d != DType::Bool).collect()
+    ALL_DTYPES
+        .iter()
+        .copied()
+        .filter(|&d| d != DType::Bool)
+        .collect()
 }
 
 /// Runs every case from `gen` and reports all failures at once.
@@ -209,17 +225,26 @@ fn check_all(name: &str, mut gen: impl FnMut(&mut Rng) -> Option<Case>) {
         }
     }
     // Written past the test harness's capture so the suite shows in `cargo test`.
-    let _ = writeln!(std::io::stderr(), "primitive conformance [{name}]: {count} cases, {} failed", failures.len());
+    let _ = writeln!(
+        std::io::stderr(),
+        "primitive conformance [{name}]: {count} cases, {} failed",
+        failures.len()
+    );
     assert!(count >= TRIALS, "{name}: only {count} cases generated");
-    assert!(failures.is_empty(), "{} of {count} {name} cases failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {count} {name} cases failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
 fn unary() {
     use UnaryOp::*;
     let ops = [
-        Neg, Abs, Sign, Exp, Log, Log1p, Expm1, Sqrt, Rsqrt, Sin, Cos, Tan, Tanh, Sigmoid, Erf, Recip, Floor, Ceil,
-        Round, LogicalNot, IsNan, IsInf,
+        Neg, Abs, Sign, Exp, Log, Log1p, Expm1, Sqrt, Rsqrt, Sin, Cos, Tan, Tanh, Sigmoid, Erf,
+        Recip, Floor, Ceil, Round, LogicalNot, IsNan, IsInf,
     ];
     check_all("unary", |rng| {
         let op = rng.pick(&ops);
@@ -229,24 +254,54 @@ fn unary() {
             _ => float_dtypes(),
         };
         let dtype = rng.pick(&dtypes);
-        let shape = { let r = rng.rank(); rng.shape(r) };
-        let how = if matches!(op, Log | Sqrt | Rsqrt | Log1p) && rng.chance(0.7) { Values::Positive } else { Values::Any };
+        let shape = {
+            let r = rng.rank();
+            rng.shape(r)
+        };
+        let how = if matches!(op, Log | Sqrt | Rsqrt | Log1p) && rng.chance(0.7) {
+            Values::Positive
+        } else {
+            Values::Any
+        };
         let x = input(rng, &shape, dtype, how);
-        Some(Case { prim: Primitive::Unary(op), inputs: vec![x], slack: 2.0 })
+        Some(Case {
+            prim: Primitive::Unary(op),
+            inputs: vec![x],
+            slack: 2.0,
+        })
     });
 }
 
 #[test]
 fn binary_and_compare() {
     use BinaryOp::*;
-    let ops = [Add, Sub, Mul, Div, Rem, FloorDiv, Pow, Maximum, Minimum, LogicalAnd, LogicalOr];
+    let ops = [
+        Add, Sub, Mul, Div, Rem, FloorDiv, Pow, Maximum, Minimum, LogicalAnd, LogicalOr,
+    ];
     check_all("binary", |rng| {
-        let shape = { let r = rng.rank(); rng.shape(r) };
+        let shape = {
+            let r = rng.rank();
+            rng.shape(r)
+        };
         if rng.chance(0.25) {
-            let op = rng.pick(&[CompareOp::Eq, CompareOp::Ne, CompareOp::Lt, CompareOp::Le, CompareOp::Gt, CompareOp::Ge]);
+            let op = rng.pick(&[
+                CompareOp::Eq,
+                CompareOp::Ne,
+                CompareOp::Lt,
+                CompareOp::Le,
+                CompareOp::Gt,
+                CompareOp::Ge,
+            ]);
             let d = rng.pick(&ALL_DTYPES);
-            let (a, b) = (input(rng, &shape, d, Values::Any), input(rng, &shape, d, Values::Any));
-            return Some(Case { prim: Primitive::Compare(op), inputs: vec![a, b], slack: 1.0 });
+            let (a, b) = (
+                input(rng, &shape, d, Values::Any),
+                input(rng, &shape, d, Values::Any),
+            );
+            return Some(Case {
+                prim: Primitive::Compare(op),
+                inputs: vec![a, b],
+                slack: 1.0,
+            });
         }
         let op = rng.pick(&ops);
         let dtypes = match op {
@@ -261,23 +316,45 @@ fn binary_and_compare() {
             _ => (Values::Any, Values::Any),
         };
         let (a, b) = (input(rng, &shape, d, ha), input(rng, &shape, d, hb));
-        Some(Case { prim: Primitive::Binary(op), inputs: vec![a, b], slack: 2.0 })
+        Some(Case {
+            prim: Primitive::Binary(op),
+            inputs: vec![a, b],
+            slack: 2.0,
+        })
     });
 }
 
 #[test]
 fn select_and_cast() {
     check_all("select/cast", |rng| {
-        let shape = { let r = rng.rank(); rng.shape(r) };
+        let shape = {
+            let r = rng.rank();
+            rng.shape(r)
+        };
         let d = rng.pick(&ALL_DTYPES);
         if rng.chance(0.5) {
             let c = input(rng, &shape, DType::Bool, Values::Any);
-            let (a, b) = (input(rng, &shape, d, Values::Any), input(rng, &shape, d, Values::Any));
-            Some(Case { prim: Primitive::Select, inputs: vec![c, a, b], slack: 1.0 })
+            let (a, b) = (
+                input(rng, &shape, d, Values::Any),
+                input(rng, &shape, d, Values::Any),
+            );
+            Some(Case {
+                prim: Primitive::Select,
+                inputs: vec![c, a, b],
+                slack: 1.0,
+            })
         } else {
             let to = rng.pick(&ALL_DTYPES);
-            let how = if to.is_float() { Values::Any } else { Values::Finite };
-            Some(Case { prim: Primitive::Cast(to), inputs: vec![input(rng, &shape, d, how)], slack: 1.0 })
+            let how = if to.is_float() {
+                Values::Any
+            } else {
+                Values::Finite
+            };
+            Some(Case {
+                prim: Primitive::Cast(to),
+                inputs: vec![input(rng, &shape, d, how)],
+                slack: 1.0,
+            })
         }
     });
 }
@@ -294,7 +371,11 @@ fn views() {
                 let mut dims = shape.clone();
                 dims.reverse();
                 let n: usize = shape.iter().product();
-                Primitive::Reshape(if n > 0 && rng.chance(0.5) { vec![n] } else { dims })
+                Primitive::Reshape(if n > 0 && rng.chance(0.5) {
+                    vec![n]
+                } else {
+                    dims
+                })
             }
             1 => {
                 let mut perm: Vec<usize> = (0..rank).collect();
@@ -305,7 +386,8 @@ fn views() {
             }
             2 => {
                 // Broadcast to a bigger shape: grow size-1 dims, add a leading dim.
-                let mut to: Vec<usize> = shape.iter().map(|&s| if s == 1 { 3 } else { s }).collect();
+                let mut to: Vec<usize> =
+                    shape.iter().map(|&s| if s == 1 { 3 } else { s }).collect();
                 to.insert(0, 2);
                 Primitive::Broadcast(to)
             }
@@ -319,16 +401,28 @@ fn views() {
                 for &n in &shape {
                     let st: isize = rng.pick(&[1, 2, -1, -2]);
                     let s = rng.below(n);
-                    let room = if st > 0 { (n - 1 - s) / st as usize + 1 } else { s / (-st) as usize + 1 };
+                    let room = if st > 0 {
+                        (n - 1 - s) / st as usize + 1
+                    } else {
+                        s / (-st) as usize + 1
+                    };
                     start.push(s);
                     step.push(st);
                     out.push(rng.below(room + 1));
                 }
-                Primitive::Slice { start, step, shape: out }
+                Primitive::Slice {
+                    start,
+                    step,
+                    shape: out,
+                }
             }
             _ => Primitive::StopGradient,
         };
-        Some(Case { prim, inputs: vec![x], slack: 1.0 })
+        Some(Case {
+            prim,
+            inputs: vec![x],
+            slack: 1.0,
+        })
     });
 }
 
@@ -340,13 +434,23 @@ fn windows_and_adjoint() {
         let window: Vec<usize> = (0..k).map(|_| 1 + rng.below(3)).collect();
         let stride: Vec<usize> = (0..k).map(|_| 1 + rng.below(2)).collect();
         let dilation: Vec<usize> = (0..k).map(|_| 1 + rng.below(2)).collect();
-        let spatial: Vec<usize> = (0..k).map(|i| dilation[i] * (window[i] - 1) + 1 + rng.below(4)).collect();
+        let spatial: Vec<usize> = (0..k)
+            .map(|i| dilation[i] * (window[i] - 1) + 1 + rng.below(4))
+            .collect();
         let mut shape = rng.shape(lead);
         shape.extend(&spatial);
         if rng.chance(0.5) {
             let d = rng.pick(&ALL_DTYPES);
             let x = input(rng, &shape, d, Values::Any);
-            Some(Case { prim: Primitive::Windows { window, stride, dilation }, inputs: vec![x], slack: 1.0 })
+            Some(Case {
+                prim: Primitive::Windows {
+                    window,
+                    stride,
+                    dilation,
+                },
+                inputs: vec![x],
+                slack: 1.0,
+            })
         } else {
             let d = rng.pick(&numeric_dtypes());
             let mut yshape = shape[..lead].to_vec();
@@ -355,7 +459,16 @@ fn windows_and_adjoint() {
             }
             yshape.extend(&window);
             let y = input(rng, &yshape, d, Values::Finite);
-            Some(Case { prim: Primitive::WindowsAdjoint { window, stride, dilation, spatial }, inputs: vec![y], slack: 8.0 })
+            Some(Case {
+                prim: Primitive::WindowsAdjoint {
+                    window,
+                    stride,
+                    dilation,
+                    spatial,
+                },
+                inputs: vec![y],
+                slack: 8.0,
+            })
         }
     });
 }
@@ -370,8 +483,16 @@ fn pad_and_concat() {
             let lo: Vec<usize> = (0..rank).map(|_| rng.below(3)).collect();
             let hi: Vec<usize> = (0..rank).map(|_| rng.below(3)).collect();
             let value = rng.pick(&[0.0, 1.0, -2.0, f64::NEG_INFINITY]);
-            let value = if d.is_float() || value.is_finite() { value } else { 0.0 };
-            Some(Case { prim: Primitive::Pad { lo, hi, value }, inputs: vec![input(rng, &shape, d, Values::Any)], slack: 1.0 })
+            let value = if d.is_float() || value.is_finite() {
+                value
+            } else {
+                0.0
+            };
+            Some(Case {
+                prim: Primitive::Pad { lo, hi, value },
+                inputs: vec![input(rng, &shape, d, Values::Any)],
+                slack: 1.0,
+            })
         } else {
             let axis = rng.below(rank);
             let inputs = (0..1 + rng.below(3))
@@ -381,7 +502,11 @@ fn pad_and_concat() {
                     input(rng, &s, d, Values::Any)
                 })
                 .collect();
-            Some(Case { prim: Primitive::Concat(axis), inputs, slack: 1.0 })
+            Some(Case {
+                prim: Primitive::Concat(axis),
+                inputs,
+                slack: 1.0,
+            })
         }
     });
 }
@@ -400,7 +525,11 @@ fn gather_and_scatter() {
         let ids: Vec<f64> = (0..ni)
             .map(|_| {
                 let i = rng.below(n.max(1)) as f64;
-                if idt.is_unsigned() || rng.chance(0.5) { i } else { i - n as f64 }
+                if idt.is_unsigned() || rng.chance(0.5) {
+                    i
+                } else {
+                    i - n as f64
+                }
             })
             .collect();
         let idx = Array::new(Buffer::from_f64_slice(idt, &ids), ishape.clone());
@@ -409,12 +538,20 @@ fn gather_and_scatter() {
         }
         if rng.chance(0.5) {
             let d = rng.pick(&ALL_DTYPES);
-            Some(Case { prim: Primitive::Gather(axis), inputs: vec![input(rng, &shape, d, Values::Any), idx], slack: 1.0 })
+            Some(Case {
+                prim: Primitive::Gather(axis),
+                inputs: vec![input(rng, &shape, d, Values::Any), idx],
+                slack: 1.0,
+            })
         } else {
             let d = rng.pick(&numeric_dtypes());
             let base = input(rng, &shape, d, Values::Finite);
             let src = input(rng, &ishape, d, Values::Finite);
-            Some(Case { prim: Primitive::ScatterAdd(axis), inputs: vec![base, idx, src], slack: 8.0 })
+            Some(Case {
+                prim: Primitive::ScatterAdd(axis),
+                inputs: vec![base, idx, src],
+                slack: 8.0,
+            })
         }
     });
 }
@@ -425,7 +562,10 @@ fn gather_out_of_range_is_an_error() {
     let idx = Tensor::from_vec(vec![3i64], &[1]).unwrap();
     let y = Tensor::from_op(Primitive::Gather(0), vec![x, idx]);
     let err = y.to_vec::<f32>().unwrap_err().to_string();
-    assert!(err.contains("gather") && err.contains("out of range"), "{err}");
+    assert!(
+        err.contains("gather") && err.contains("out of range"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -435,13 +575,31 @@ fn reductions() {
         let rank = rng.rank();
         let shape = rng.shape(rank);
         let op = rng.pick(&[Sum, Prod, Max, Min]);
-        let d = rng.pick(&if matches!(op, Max | Min) { ALL_DTYPES.to_vec() } else { numeric_dtypes() });
+        let d = rng.pick(&if matches!(op, Max | Min) {
+            ALL_DTYPES.to_vec()
+        } else {
+            numeric_dtypes()
+        });
         let axes: Vec<usize> = (0..rank).filter(|_| rng.chance(0.5)).collect();
-        let how = if op == Prod { Values::Positive } else { Values::Any };
-        let how = if op == Prod && d.is_float() { Values::Positive } else if op == Prod { Values::SmallInt } else { how };
+        let how = if op == Prod {
+            Values::Positive
+        } else {
+            Values::Any
+        };
+        let how = if op == Prod && d.is_float() {
+            Values::Positive
+        } else if op == Prod {
+            Values::SmallInt
+        } else {
+            how
+        };
         let x = input(rng, &shape, d, how);
         let len: usize = axes.iter().map(|&a| shape[a]).product();
-        Some(Case { prim: Primitive::Reduce { op, axes }, inputs: vec![x], slack: 4.0 * (len.max(1) as f64) })
+        Some(Case {
+            prim: Primitive::Reduce { op, axes },
+            inputs: vec![x],
+            slack: 4.0 * (len.max(1) as f64),
+        })
     });
 }
 
@@ -458,20 +616,47 @@ fn arg_reductions_scans_and_sorts() {
                 }
                 let d = rng.pick(&ALL_DTYPES);
                 let op = rng.pick(&[ArgReduceOp::ArgMax, ArgReduceOp::ArgMin]);
-                Some(Case { prim: Primitive::ArgReduce { op, axis }, inputs: vec![input(rng, &shape, d, Values::Any)], slack: 1.0 })
+                Some(Case {
+                    prim: Primitive::ArgReduce { op, axis },
+                    inputs: vec![input(rng, &shape, d, Values::Any)],
+                    slack: 1.0,
+                })
             }
             1 => {
                 let d = rng.pick(&numeric_dtypes());
                 let op = rng.pick(&[ScanOp::Sum, ScanOp::Prod]);
-                let how = if op == ScanOp::Prod { Values::SmallInt } else { Values::Finite };
-                let how = if op == ScanOp::Prod && d.is_float() { Values::Positive } else { how };
+                let how = if op == ScanOp::Prod {
+                    Values::SmallInt
+                } else {
+                    Values::Finite
+                };
+                let how = if op == ScanOp::Prod && d.is_float() {
+                    Values::Positive
+                } else {
+                    how
+                };
                 let x = input(rng, &shape, d, how);
-                Some(Case { prim: Primitive::Scan { op, axis, reverse: rng.chance(0.5) }, inputs: vec![x], slack: 4.0 * shape[axis].max(1) as f64 })
+                Some(Case {
+                    prim: Primitive::Scan {
+                        op,
+                        axis,
+                        reverse: rng.chance(0.5),
+                    },
+                    inputs: vec![x],
+                    slack: 4.0 * shape[axis].max(1) as f64,
+                })
             }
             _ => {
                 let d = rng.pick(&ALL_DTYPES);
                 let x = input(rng, &shape, d, Values::Any);
-                Some(Case { prim: Primitive::Argsort { axis, descending: rng.chance(0.5) }, inputs: vec![x], slack: 1.0 })
+                Some(Case {
+                    prim: Primitive::Argsort {
+                        axis,
+                        descending: rng.chance(0.5),
+                    },
+                    inputs: vec![x],
+                    slack: 1.0,
+                })
             }
         }
     });
@@ -480,15 +665,25 @@ fn arg_reductions_scans_and_sorts() {
 #[test]
 fn matmul() {
     check_all("matmul", |rng| {
-        let batch = { let r = rng.below(3); rng.shape(r) };
+        let batch = {
+            let r = rng.below(3);
+            rng.shape(r)
+        };
         let (m, k, n) = (rng.below(6), rng.below(6), rng.below(6));
         let d = rng.pick(&numeric_dtypes());
         let mut sa = batch.clone();
         sa.extend([m, k]);
         let mut sb = batch.clone();
         sb.extend([k, n]);
-        let (a, b) = (input(rng, &sa, d, Values::Finite), input(rng, &sb, d, Values::Finite));
-        Some(Case { prim: Primitive::Matmul, inputs: vec![a, b], slack: 8.0 * (k.max(1) as f64) })
+        let (a, b) = (
+            input(rng, &sa, d, Values::Finite),
+            input(rng, &sb, d, Values::Finite),
+        );
+        Some(Case {
+            prim: Primitive::Matmul,
+            inputs: vec![a, b],
+            slack: 8.0 * (k.max(1) as f64),
+        })
     });
 }
 
@@ -498,19 +693,40 @@ fn large_matmul_uses_threads_and_matches() {
     let mut rng = Rng(7);
     for d in [DType::F32, DType::F64, DType::F16, DType::BF16] {
         let a = input(&mut rng, &[70, 90], d, Values::Finite);
-        let b = Array::new(Buffer::from_f64_slice(d, &(0..90 * 80).map(|i| ((i * 7) % 13) as f64 / 13.0 - 0.5).collect::<Vec<_>>()), vec![80, 90]).permute(&[1, 0]);
-        run(&Case { prim: Primitive::Matmul, inputs: vec![a, b], slack: 400.0 }).unwrap();
+        let b = Array::new(
+            Buffer::from_f64_slice(
+                d,
+                &(0..90 * 80)
+                    .map(|i| ((i * 7) % 13) as f64 / 13.0 - 0.5)
+                    .collect::<Vec<_>>(),
+            ),
+            vec![80, 90],
+        )
+        .permute(&[1, 0]);
+        run(&Case {
+            prim: Primitive::Matmul,
+            inputs: vec![a, b],
+            slack: 400.0,
+        })
+        .unwrap();
     }
 }
 
 #[test]
 fn random_numbers() {
     check_all("random", |rng| {
-        let shape = { let r = rng.rank(); rng.shape(r) };
+        let shape = {
+            let r = rng.rank();
+            rng.shape(r)
+        };
         let key = Array::from_vec(vec![rng.next() as u32, rng.next() as u32], vec![2]);
         let dist = rng.pick(&[Distribution::Uniform, Distribution::Normal]);
         let dtype = rng.pick(&float_dtypes());
-        Some(Case { prim: Primitive::Random { dist, shape, dtype }, inputs: vec![key], slack: 1.0 })
+        Some(Case {
+            prim: Primitive::Random { dist, shape, dtype },
+            inputs: vec![key],
+            slack: 1.0,
+        })
     });
 }
 
@@ -522,8 +738,26 @@ fn large_inputs_take_the_parallel_paths() {
     for _ in 0..3 {
         let a = input(&mut rng, &shape, DType::F32, Values::Finite);
         let b = input(&mut rng, &shape, DType::F32, Values::Finite);
-        run(&Case { prim: Primitive::Binary(BinaryOp::Mul), inputs: vec![a.clone(), b], slack: 1.0 }).unwrap();
-        run(&Case { prim: Primitive::Unary(UnaryOp::Tanh), inputs: vec![a.clone()], slack: 2.0 }).unwrap();
-        run(&Case { prim: Primitive::Reduce { op: ReduceOp::Sum, axes: vec![1] }, inputs: vec![a], slack: 2000.0 }).unwrap();
+        run(&Case {
+            prim: Primitive::Binary(BinaryOp::Mul),
+            inputs: vec![a.clone(), b],
+            slack: 1.0,
+        })
+        .unwrap();
+        run(&Case {
+            prim: Primitive::Unary(UnaryOp::Tanh),
+            inputs: vec![a.clone()],
+            slack: 2.0,
+        })
+        .unwrap();
+        run(&Case {
+            prim: Primitive::Reduce {
+                op: ReduceOp::Sum,
+                axes: vec![1],
+            },
+            inputs: vec![a],
+            slack: 2000.0,
+        })
+        .unwrap();
     }
 }

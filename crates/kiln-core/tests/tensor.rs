@@ -48,7 +48,10 @@ fn evaluation_releases_intermediate_buffers() {
     };
     assert!(weak.upgrade().is_some());
     drop(mid);
-    assert!(weak.upgrade().is_none(), "dropping the last handle frees the buffer");
+    assert!(
+        weak.upgrade().is_none(),
+        "dropping the last handle frees the buffer"
+    );
 }
 
 #[test]
@@ -68,7 +71,17 @@ fn deep_graphs_evaluate_and_drop_without_recursion() {
 #[test]
 fn user_data_errors_are_results() {
     let e = Tensor::from_vec(vec![1.0f32, 2.0], &[3]).unwrap_err();
-    assert!(matches!(e, Error::DataLength { expected: 3, got: 2, .. }), "{e}");
+    assert!(
+        matches!(
+            e,
+            Error::DataLength {
+                expected: 3,
+                got: 2,
+                ..
+            }
+        ),
+        "{e}"
+    );
     let x = t(&[1.0, 2.0], &[2]);
     let e = x.item::<f32>().unwrap_err();
     assert!(e.to_string().contains("exactly one element"), "{e}");
@@ -109,15 +122,27 @@ fn broadcasting_in_arithmetic() {
     let b = t(&[10.0, 20.0], &[2]);
     let c = &a + &b;
     assert_eq!(c.shape(), &[3, 2]);
-    assert_eq!(c.to_vec::<f32>().unwrap(), vec![11., 21., 12., 22., 13., 23.]);
+    assert_eq!(
+        c.to_vec::<f32>().unwrap(),
+        vec![11., 21., 12., 22., 13., 23.]
+    );
 }
 
 #[test]
 fn creation_functions() {
-    assert_eq!(zeros(&[2, 2], DType::I64).to_vec::<i64>().unwrap(), vec![0; 4]);
-    assert_eq!(ones(&[3], DType::Bool).to_vec::<bool>().unwrap(), vec![true; 3]);
+    assert_eq!(
+        zeros(&[2, 2], DType::I64).to_vec::<i64>().unwrap(),
+        vec![0; 4]
+    );
+    assert_eq!(
+        ones(&[3], DType::Bool).to_vec::<bool>().unwrap(),
+        vec![true; 3]
+    );
     assert_eq!(full(&[], 7.0, DType::U8).item::<u8>().unwrap(), 7);
-    assert_eq!(arange(1.0, 2.0, 0.25, DType::F64).to_vec::<f64>().unwrap(), vec![1.0, 1.25, 1.5, 1.75]);
+    assert_eq!(
+        arange(1.0, 2.0, 0.25, DType::F64).to_vec::<f64>().unwrap(),
+        vec![1.0, 1.25, 1.5, 1.75]
+    );
 }
 
 #[test]
@@ -146,20 +171,38 @@ fn random_numbers_are_reproducible_and_thread_independent() {
     use kiln_core::ops::creation::{normal, uniform};
     use kiln_core::random::Key;
     let k = Key::new(123);
-    let a = uniform(&[100_000], 0.0, 1.0, DType::F32, Some(k)).to_vec::<f32>().unwrap();
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
-    let b = pool.install(|| uniform(&[100_000], 0.0, 1.0, DType::F32, Some(k)).to_vec::<f32>().unwrap());
+    let a = uniform(&[100_000], 0.0, 1.0, DType::F32, Some(k))
+        .to_vec::<f32>()
+        .unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let b = pool.install(|| {
+        uniform(&[100_000], 0.0, 1.0, DType::F32, Some(k))
+            .to_vec::<f32>()
+            .unwrap()
+    });
     assert_eq!(a, b);
     assert!(a.iter().all(|&v| (0.0..1.0).contains(&v)));
     let mean = a.iter().map(|&v| v as f64).sum::<f64>() / a.len() as f64;
     assert!((mean - 0.5).abs() < 0.01, "uniform mean {mean}");
-    let z = normal(&[100_000], 0.0, 1.0, DType::F64, Some(k)).to_vec::<f64>().unwrap();
+    let z = normal(&[100_000], 0.0, 1.0, DType::F64, Some(k))
+        .to_vec::<f64>()
+        .unwrap();
     let m = z.iter().sum::<f64>() / z.len() as f64;
     let v = z.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / z.len() as f64;
-    assert!(m.abs() < 0.02 && (v - 1.0).abs() < 0.02, "normal mean {m} var {v}");
+    assert!(
+        m.abs() < 0.02 && (v - 1.0).abs() < 0.02,
+        "normal mean {m} var {v}"
+    );
     kiln_core::random::seed(5);
-    let x = kiln_core::ops::creation::rand(&[4], DType::F32).to_vec::<f32>().unwrap();
+    let x = kiln_core::ops::creation::rand(&[4], DType::F32)
+        .to_vec::<f32>()
+        .unwrap();
     kiln_core::random::seed(5);
-    let y = kiln_core::ops::creation::rand(&[4], DType::F32).to_vec::<f32>().unwrap();
+    let y = kiln_core::ops::creation::rand(&[4], DType::F32)
+        .to_vec::<f32>()
+        .unwrap();
     assert_eq!(x, y);
 }

@@ -37,5 +37,6 @@ pub mod layers;
 pub mod loss;
 pub mod module;
 pub mod optim;
+pub mod serialize;
 
 pub use module::{load_state_dict, state_dict, Module};

@@ -27,7 +27,9 @@ struct Mlp {
     fc2: Linear,
 }
 
-kiln::nn::module!(Mlp { fc1, fc2 }, |m, x| m.fc2.forward(&m.fc1.forward(x).relu()));
+kiln::nn::module!(Mlp { fc1, fc2 }, |m, x| m
+    .fc2
+    .forward(&m.fc1.forward(x).relu()));
 
 /// conv(1->32) pool conv(32->64) pool fc(3136->128) fc(128->10), ReLU.
 struct Cnn {
@@ -38,13 +40,22 @@ struct Cnn {
     fc2: Linear,
 }
 
-kiln::nn::module!(Cnn { conv1, conv2, pool, fc1, fc2 }, |m, x| {
-    let x = x.reshape([-1, 1, 28, 28]);
-    let x = m.pool.forward(&m.conv1.forward(&x).relu());
-    let x = m.pool.forward(&m.conv2.forward(&x).relu());
-    let x = x.flatten(1, -1);
-    m.fc2.forward(&m.fc1.forward(&x).relu())
-});
+kiln::nn::module!(
+    Cnn {
+        conv1,
+        conv2,
+        pool,
+        fc1,
+        fc2
+    },
+    |m, x| {
+        let x = x.reshape([-1, 1, 28, 28]);
+        let x = m.pool.forward(&m.conv1.forward(&x).relu());
+        let x = m.pool.forward(&m.conv2.forward(&x).relu());
+        let x = x.flatten(1, -1);
+        m.fc2.forward(&m.fc1.forward(&x).relu())
+    }
+);
 
 struct Args {
     epochs: usize,
@@ -56,27 +67,58 @@ struct Args {
 }
 
 fn parse_args() -> Result<Args> {
-    let mut a = Args { epochs: 3, batch_size: 64, model: "mlp".into(), seed: 0, lr: 1e-3, limit: None };
+    let mut a = Args {
+        epochs: 3,
+        batch_size: 64,
+        model: "mlp".into(),
+        seed: 0,
+        lr: 1e-3,
+        limit: None,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
-        let mut value = || it.next().ok_or_else(|| Error::Invalid(format!("{flag} needs a value")));
+        let mut value = || {
+            it.next()
+                .ok_or_else(|| Error::Invalid(format!("{flag} needs a value")))
+        };
         let bad = |v: &str| Error::Invalid(format!("bad value {v:?} for {flag}"));
         match flag.as_str() {
-            "--epochs" => { let v = value()?; a.epochs = v.parse().map_err(|_| bad(&v))?; }
-            "--batch-size" => { let v = value()?; a.batch_size = v.parse().map_err(|_| bad(&v))?; }
+            "--epochs" => {
+                let v = value()?;
+                a.epochs = v.parse().map_err(|_| bad(&v))?;
+            }
+            "--batch-size" => {
+                let v = value()?;
+                a.batch_size = v.parse().map_err(|_| bad(&v))?;
+            }
             "--model" => a.model = value()?,
-            "--seed" => { let v = value()?; a.seed = v.parse().map_err(|_| bad(&v))?; }
-            "--lr" => { let v = value()?; a.lr = v.parse().map_err(|_| bad(&v))?; }
-            "--limit" => { let v = value()?; a.limit = Some(v.parse().map_err(|_| bad(&v))?); }
+            "--seed" => {
+                let v = value()?;
+                a.seed = v.parse().map_err(|_| bad(&v))?;
+            }
+            "--lr" => {
+                let v = value()?;
+                a.lr = v.parse().map_err(|_| bad(&v))?;
+            }
+            "--limit" => {
+                let v = value()?;
+                a.limit = Some(v.parse().map_err(|_| bad(&v))?);
+            }
             "-h" | "--help" => {
                 println!("usage: mnist [--epochs N] [--batch-size N] [--model mlp|cnn] [--seed N] [--lr X] [--limit N]");
                 std::process::exit(0);
             }
-            other => return Err(Error::Invalid(format!("unknown option {other:?} (try --help)"))),
+            other => {
+                return Err(Error::Invalid(format!(
+                    "unknown option {other:?} (try --help)"
+                )))
+            }
         }
     }
     if a.batch_size == 0 || !["mlp", "cnn"].contains(&a.model.as_str()) {
-        return Err(Error::Invalid("batch size must be positive and --model mlp or cnn".into()));
+        return Err(Error::Invalid(
+            "batch size must be positive and --model mlp or cnn".into(),
+        ));
     }
     Ok(a)
 }
@@ -87,7 +129,14 @@ fn evaluate(model: &dyn Module, test: &DataLoader<kiln::data::TensorDataset>) ->
     let mut total = 0usize;
     for batch in test.epoch(0)? {
         let (x, y) = batch?;
-        let hits = no_grad(|| model.forward(&x).argmax(-1, false).eq(&y).astype(DType::F64).sum(.., false));
+        let hits = no_grad(|| {
+            model
+                .forward(&x)
+                .argmax(-1, false)
+                .eq(&y)
+                .astype(DType::F64)
+                .sum(.., false)
+        });
         correct += hits.item_f64()?;
         total += y.numel();
     }
@@ -117,8 +166,26 @@ fn main() -> Result<()> {
             fc2: Linear::new(256, 10, true, key.fold_in(2)),
         }),
         _ => Box::new(Cnn {
-            conv1: Conv2d::new(1, 32, (3, 3), Conv2dConfig { padding: (1, 1), ..Default::default() }, key.fold_in(1)),
-            conv2: Conv2d::new(32, 64, (3, 3), Conv2dConfig { padding: (1, 1), ..Default::default() }, key.fold_in(2)),
+            conv1: Conv2d::new(
+                1,
+                32,
+                (3, 3),
+                Conv2dConfig {
+                    padding: (1, 1),
+                    ..Default::default()
+                },
+                key.fold_in(1),
+            ),
+            conv2: Conv2d::new(
+                32,
+                64,
+                (3, 3),
+                Conv2dConfig {
+                    padding: (1, 1),
+                    ..Default::default()
+                },
+                key.fold_in(2),
+            ),
             pool: MaxPool2d::new((2, 2)),
             fc1: Linear::new(64 * 7 * 7, 128, true, key.fold_in(3)),
             fc2: Linear::new(128, 10, true, key.fold_in(4)),
@@ -139,7 +206,9 @@ fn main() -> Result<()> {
         .progress_chars("=> ");
     for epoch in 0..args.epochs {
         model.train(true);
-        let bar = ProgressBar::new(loader.len() as u64).with_style(style.clone()).with_prefix(format!("{}", epoch + 1));
+        let bar = ProgressBar::new(loader.len() as u64)
+            .with_style(style.clone())
+            .with_prefix(format!("{}", epoch + 1));
         let start = Instant::now();
         let (mut loss_sum, mut seen) = (0.0, 0usize);
         for (i, batch) in loader.epoch(epoch as u64)?.enumerate() {
@@ -153,7 +222,11 @@ fn main() -> Result<()> {
             bar.inc(1);
             if i % 20 == 0 {
                 let rate = seen as f64 / start.elapsed().as_secs_f64();
-                bar.set_message(format!("loss {:.4}  {:.0} samples/s", loss_sum / seen as f64, rate));
+                bar.set_message(format!(
+                    "loss {:.4}  {:.0} samples/s",
+                    loss_sum / seen as f64,
+                    rate
+                ));
             }
         }
         bar.finish_and_clear();

@@ -32,7 +32,10 @@ fn main() -> kiln::Result<()> {
     let m = x.matmul(&x.t());
     let v = x.matmul(&b);
     let batch = randn(&[4, 2, 3], DType::F32).matmul(&x.t());
-    println!("x @ x.T =\n{m}\nx @ b = {v}\nbatched shape = {:?}", batch.shape());
+    println!(
+        "x @ x.T =\n{m}\nx @ b = {v}\nbatched shape = {:?}",
+        batch.shape()
+    );
 
     // Indexing: slices with steps, gathers, sorting, top-k.
     let every_other = x.slice(&s![.., ..;2]);
@@ -48,7 +51,10 @@ fn main() -> kiln::Result<()> {
     println!("gelu = {}", gelu(&b, false));
     let img = arange(0.0, 16.0, 1.0, DType::F32).reshape([1, 1, 4, 4]);
     let kernel = ones(&[1, 1, 2, 2], DType::F32);
-    println!("conv2d =\n{}", conv2d(&img, &kernel, None, (2, 2), (0, 0), (1, 1), 1));
+    println!(
+        "conv2d =\n{}",
+        conv2d(&img, &kernel, None, (2, 2), (0, 0), (1, 1), 1)
+    );
     println!("max_pool2d =\n{}", max_pool2d(&img, (2, 2), (2, 2), (0, 0)));
 
     // Autodiff: functional grad, and PyTorch-style backward().
@@ -59,7 +65,11 @@ fn main() -> kiln::Result<()> {
     let p = Tensor::from_vec(vec![0.5f32, -1.0, 2.0], &[3])?.requires_grad(true);
     let loss = (&p * &b).square().sum(.., false);
     loss.backward()?;
-    println!("loss = {}, grad = {}", loss.item::<f32>()?, p.grad().expect("grad"));
+    println!(
+        "loss = {}, grad = {}",
+        loss.item::<f32>()?,
+        p.grad().expect("grad")
+    );
 
     // Errors: bad user data is a Result, not a panic.
     match Tensor::from_vec(vec![1.0f32, 2.0], &[3]) {

@@ -47,7 +47,11 @@ pub(crate) fn backprop(roots: &[(Tensor, Tensor)], targets: Targets) -> Result<B
         if !t.tracks_grad() || !seen.insert(t.id()) {
             continue;
         }
-        let inputs = if targets.contains(&t) { vec![] } else { t.op().map(|op| op.inputs).unwrap_or_default() };
+        let inputs = if targets.contains(&t) {
+            vec![]
+        } else {
+            t.op().map(|op| op.inputs).unwrap_or_default()
+        };
         if inputs.is_empty() && !targets.contains(&t) && t.is_released() {
             return Err(Error::Invalid(format!(
                 "backward through a graph that was already freed (tensor created at {}); \
@@ -66,7 +70,8 @@ pub(crate) fn backprop(roots: &[(Tensor, Tensor)], targets: Targets) -> Result<B
     let mut relevant: HashSet<u64> = HashSet::new();
     for t in &order {
         let rel = targets.contains(t)
-            || t.op().is_some_and(|op| op.inputs.iter().any(|i| relevant.contains(&i.id())));
+            || t.op()
+                .is_some_and(|op| op.inputs.iter().any(|i| relevant.contains(&i.id())));
         if rel {
             relevant.insert(t.id());
         }
@@ -75,7 +80,11 @@ pub(crate) fn backprop(roots: &[(Tensor, Tensor)], targets: Targets) -> Result<B
     for (t, g) in roots {
         accumulate(&mut cts, t, g.clone());
     }
-    let mut out = Backprop { grads: HashMap::new(), targets: vec![], interior: vec![] };
+    let mut out = Backprop {
+        grads: HashMap::new(),
+        targets: vec![],
+        interior: vec![],
+    };
     for t in order.iter().rev() {
         if !relevant.contains(&t.id()) {
             continue;

@@ -51,7 +51,10 @@ impl Tensor {
         }
         self.eval()?;
         let result = no_grad(|| {
-            backprop(&[(self.clone(), cotangent.astype(self.dtype()))], Targets::GradLeaves)
+            backprop(
+                &[(self.clone(), cotangent.astype(self.dtype()))],
+                Targets::GradLeaves,
+            )
         })?;
         let mut updated = vec![];
         no_grad(|| {

@@ -48,7 +48,10 @@ pub fn custom_vjp(
     backward: impl Fn(&[Tensor], &Tensor, &Tensor) -> Vec<Option<Tensor>> + Send + Sync + 'static,
 ) -> Tensor {
     let y = no_grad(|| forward(inputs));
-    let rule = CustomRule(Arc::new(ClosureRule { name: name.to_string(), backward: Box::new(backward) }));
+    let rule = CustomRule(Arc::new(ClosureRule {
+        name: name.to_string(),
+        backward: Box::new(backward),
+    }));
     let mut all = inputs.to_vec();
     all.push(y);
     Tensor::from_op(Primitive::Custom(rule), all)
@@ -64,9 +67,20 @@ where
 {
     let f = Arc::new(f);
     let recompute = f.clone();
-    custom_vjp("checkpoint", inputs, |xs| f(xs), move |xs, _y, g| {
-        let args: Vec<Tensor> = xs.to_vec();
-        let (_, pullback) = vjp(|a: &Vec<Tensor>| recompute(a), &args).expect("checkpoint: recompute failed");
-        pullback.apply(g).expect("checkpoint: pull-back failed").into_iter().map(Some).collect()
-    })
+    custom_vjp(
+        "checkpoint",
+        inputs,
+        |xs| f(xs),
+        move |xs, _y, g| {
+            let args: Vec<Tensor> = xs.to_vec();
+            let (_, pullback) =
+                vjp(|a: &Vec<Tensor>| recompute(a), &args).expect("checkpoint: recompute failed");
+            pullback
+                .apply(g)
+                .expect("checkpoint: pull-back failed")
+                .into_iter()
+                .map(Some)
+                .collect()
+        },
+    )
 }

@@ -93,7 +93,13 @@ fn pull_back<A: Tree>(traced: &Traced<A>, roots: &[(Tensor, Tensor)]) -> Result<
         traced
             .inputs
             .iter()
-            .map(|x| result.grads.get(&x.id()).cloned().unwrap_or_else(|| zeros(x.shape(), x.dtype())))
+            .map(|x| {
+                result
+                    .grads
+                    .get(&x.id())
+                    .cloned()
+                    .unwrap_or_else(|| zeros(x.shape(), x.dtype()))
+            })
             .collect()
     });
     Ok(finish(traced.args.rebuild(&mut grads.into_iter())))

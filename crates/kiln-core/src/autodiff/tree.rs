@@ -33,7 +33,9 @@ impl Tree for Tensor {
         out.push(self.clone());
     }
     fn rebuild(&self, leaves: &mut dyn Iterator<Item = Tensor>) -> Self {
-        leaves.next().expect("kiln: tree rebuilt from too few tensors")
+        leaves
+            .next()
+            .expect("kiln: tree rebuilt from too few tensors")
     }
 }
 
@@ -88,7 +90,9 @@ impl<K: Ord + Clone, T: Tree> Tree for BTreeMap<K, T> {
         self.values().for_each(|t| t.leaves(out));
     }
     fn rebuild(&self, leaves: &mut dyn Iterator<Item = Tensor>) -> Self {
-        self.iter().map(|(k, t)| (k.clone(), t.rebuild(leaves))).collect()
+        self.iter()
+            .map(|(k, t)| (k.clone(), t.rebuild(leaves)))
+            .collect()
     }
 }
 
@@ -102,7 +106,9 @@ impl<K: std::hash::Hash + Eq + Clone + Ord, T: Tree> Tree for HashMap<K, T> {
     fn rebuild(&self, leaves: &mut dyn Iterator<Item = Tensor>) -> Self {
         let mut keys: Vec<&K> = self.keys().collect();
         keys.sort();
-        keys.into_iter().map(|k| (k.clone(), self[k].rebuild(leaves))).collect()
+        keys.into_iter()
+            .map(|k| (k.clone(), self[k].rebuild(leaves)))
+            .collect()
     }
 }
 

@@ -29,7 +29,13 @@ pub(crate) fn unbroadcast(g: &Tensor, shape: &[usize]) -> Tensor {
     let summed = if axes.is_empty() {
         g.clone()
     } else {
-        op(Primitive::Reduce { op: ReduceOp::Sum, axes }, vec![g.clone()])
+        op(
+            Primitive::Reduce {
+                op: ReduceOp::Sum,
+                axes,
+            },
+            vec![g.clone()],
+        )
     };
     op(Primitive::Reshape(shape.to_vec()), vec![summed])
 }
@@ -43,7 +49,14 @@ fn pad_axis(t: &Tensor, axis: usize, lo: usize, hi: usize) -> Tensor {
     let mut h = vec![0; t.ndim()];
     l[axis] = lo;
     h[axis] = hi;
-    op(Primitive::Pad { lo: l, hi: h, value: 0.0 }, vec![t.clone()])
+    op(
+        Primitive::Pad {
+            lo: l,
+            hi: h,
+            value: 0.0,
+        },
+        vec![t.clone()],
+    )
 }
 
 /// `t[start : start + len*step : step]` along one axis.
@@ -54,7 +67,14 @@ fn slice_axis(t: &Tensor, axis: usize, start: usize, step: isize, len: usize) ->
     st[axis] = start;
     sp[axis] = step;
     sh[axis] = len;
-    op(Primitive::Slice { start: st, step: sp, shape: sh }, vec![t.clone()])
+    op(
+        Primitive::Slice {
+            start: st,
+            step: sp,
+            shape: sh,
+        },
+        vec![t.clone()],
+    )
 }
 
 /// The adjoint of a strided slice: places `g` at the sliced positions of a
@@ -127,7 +147,13 @@ fn unary_vjp(u: UnaryOp, x: &Tensor, y: &Tensor, g: &Tensor) -> Option<Tensor> {
 }
 
 /// Cotangents of `a` and `b` for the binary primitives.
-fn binary_vjp(b_op: BinaryOp, a: &Tensor, b: &Tensor, y: &Tensor, g: &Tensor) -> [Option<Tensor>; 2] {
+fn binary_vjp(
+    b_op: BinaryOp,
+    a: &Tensor,
+    b: &Tensor,
+    y: &Tensor,
+    g: &Tensor,
+) -> [Option<Tensor>; 2] {
     use BinaryOp::*;
     match b_op {
         Add => [Some(g.clone()), Some(g.clone())],
@@ -142,7 +168,11 @@ fn binary_vjp(b_op: BinaryOp, a: &Tensor, b: &Tensor, y: &Tensor, g: &Tensor) ->
         }
         Maximum | Minimum => {
             // Ties split the gradient evenly, as JAX does.
-            let (wins_a, wins_b) = if b_op == Maximum { (a.gt(b), b.gt(a)) } else { (a.lt(b), b.lt(a)) };
+            let (wins_a, wins_b) = if b_op == Maximum {
+                (a.gt(b), b.gt(a))
+            } else {
+                (a.lt(b), b.lt(a))
+            };
             let tie = a.eq(b).astype(g.dtype()) * 0.5;
             let wa = wins_a.astype(g.dtype()) + &tie;
             let wb = wins_b.astype(g.dtype()) + &tie;
@@ -159,14 +189,24 @@ fn prod_vjp(x: &Tensor, axes: &[usize], g: &Tensor) -> Tensor {
     let mut perm: Vec<usize> = (0..rank).filter(|i| !axes.contains(i)).collect();
     perm.extend_from_slice(axes);
     let xt = op(Primitive::Permute(perm.clone()), vec![x.clone()]);
-    let kept: Vec<usize> = perm[..rank - axes.len()].iter().map(|&i| x.shape()[i]).collect();
+    let kept: Vec<usize> = perm[..rank - axes.len()]
+        .iter()
+        .map(|&i| x.shape()[i])
+        .collect();
     let n: usize = axes.iter().map(|&i| x.shape()[i]).product();
     let mut flat_shape = kept.clone();
     flat_shape.push(n);
     let flat = op(Primitive::Reshape(flat_shape.clone()), vec![xt.clone()]);
     let last = kept.len();
     let exclusive = |reverse: bool| {
-        let c = op(Primitive::Scan { op: ScanOp::Prod, axis: last, reverse }, vec![flat.clone()]);
+        let c = op(
+            Primitive::Scan {
+                op: ScanOp::Prod,
+                axis: last,
+                reverse,
+            },
+            vec![flat.clone()],
+        );
         if n == 0 {
             return c;
         }
@@ -204,7 +244,13 @@ fn cumprod_vjp(x: &Tensor, g: &Tensor, axis: usize, reverse: bool) -> Tensor {
     if n == 0 {
         return g.clone();
     }
-    let flip = |t: &Tensor| if reverse { slice_axis(t, axis, n - 1, -1, n) } else { t.clone() };
+    let flip = |t: &Tensor| {
+        if reverse {
+            slice_axis(t, axis, n - 1, -1, n)
+        } else {
+            t.clone()
+        }
+    };
     let mut perm: Vec<usize> = (0..rank).filter(|&i| i != axis).collect();
     perm.push(axis);
     let to_last = |t: &Tensor| op(Primitive::Permute(perm.clone()), vec![flip(t)]);
@@ -215,7 +261,12 @@ fn cumprod_vjp(x: &Tensor, g: &Tensor, axis: usize, reverse: bool) -> Tensor {
     row_shape.extend([1, n]);
     let mut square = lead.clone();
     square.extend([n, n]);
-    let rows = |t: &Tensor| op(Primitive::Broadcast(square.clone()), vec![op(Primitive::Reshape(row_shape.clone()), vec![t.clone()])]);
+    let rows = |t: &Tensor| {
+        op(
+            Primitive::Broadcast(square.clone()),
+            vec![op(Primitive::Reshape(row_shape.clone()), vec![t.clone()])],
+        )
+    };
     let mask = |keep: fn(usize, usize) -> bool| {
         let m: Vec<bool> = (0..n * n).map(|p| keep(p / n, p % n)).collect();
         let m = Tensor::from_array(crate::array::Array::from_vec(m, vec![n, n]));
@@ -225,18 +276,45 @@ fn cumprod_vjp(x: &Tensor, g: &Tensor, axis: usize, reverse: bool) -> Tensor {
     let zeros_sq = zeros(&square, x.dtype());
     // after[k, i] = prod_{k<j<=i} x_j for i >= k, else 0.
     let picked = op(Primitive::Select, vec![mask(|k, j| j > k), rows(&xt), ones]);
-    let after = op(Primitive::Scan { op: ScanOp::Prod, axis: last + 1, reverse: false }, vec![picked]);
-    let after = op(Primitive::Select, vec![mask(|k, i| i >= k), after, zeros_sq]);
+    let after = op(
+        Primitive::Scan {
+            op: ScanOp::Prod,
+            axis: last + 1,
+            reverse: false,
+        },
+        vec![picked],
+    );
+    let after = op(
+        Primitive::Select,
+        vec![mask(|k, i| i >= k), after, zeros_sq],
+    );
     let mut col = lead.clone();
     col.extend([n, 1]);
-    let weighted = op(Primitive::Reduce { op: ReduceOp::Sum, axes: vec![last + 1] }, vec![after * rows(&gt)]);
+    let weighted = op(
+        Primitive::Reduce {
+            op: ReduceOp::Sum,
+            axes: vec![last + 1],
+        },
+        vec![after * rows(&gt)],
+    );
     let weighted = op(Primitive::Reshape(xt.shape().to_vec()), vec![weighted]);
     // before[k] = prod_{j<k} x_j: the inclusive product shifted by one.
-    let inclusive = op(Primitive::Scan { op: ScanOp::Prod, axis: last, reverse: false }, vec![xt.clone()]);
+    let inclusive = op(
+        Primitive::Scan {
+            op: ScanOp::Prod,
+            axis: last,
+            reverse: false,
+        },
+        vec![xt.clone()],
+    );
     let mut lo = vec![0; rank];
     lo[last] = 1;
     let before = op(
-        Primitive::Pad { lo, hi: vec![0; rank], value: 1.0 },
+        Primitive::Pad {
+            lo,
+            hi: vec![0; rank],
+            value: 1.0,
+        },
         vec![slice_axis(&inclusive, last, 0, 1, n - 1)],
     );
     let d = before * weighted;
@@ -256,7 +334,9 @@ pub fn vjp(prim: &Primitive, inputs: &[Tensor], y: &Tensor, g: &Tensor) -> Vec<O
         Binary(b) => binary_vjp(*b, x, &inputs[1], y, g).into(),
         Compare(_) => vec![None, None],
         Select => vec![None, Some(where_(x, g, 0.0)), Some(where_(x, 0.0, g))],
-        Cast(_) => vec![(x.dtype().is_float() && g.dtype().is_float()).then(|| g.astype(x.dtype()))],
+        Cast(_) => {
+            vec![(x.dtype().is_float() && g.dtype().is_float()).then(|| g.astype(x.dtype()))]
+        }
         Reshape(_) => vec![Some(op(Reshape(x.shape().to_vec()), vec![g.clone()]))],
         Permute(perm) => {
             let mut inverse = vec![0; perm.len()];
@@ -267,20 +347,42 @@ pub fn vjp(prim: &Primitive, inputs: &[Tensor], y: &Tensor, g: &Tensor) -> Vec<O
         }
         Broadcast(_) => vec![Some(unbroadcast(g, x.shape()))],
         Slice { start, step, .. } => vec![Some(slice_adjoint(g, x.shape(), start, step))],
-        Windows { window, stride, dilation } => {
+        Windows {
+            window,
+            stride,
+            dilation,
+        } => {
             let k = window.len();
             let spatial = x.shape()[x.ndim() - k..].to_vec();
             vec![Some(op(
-                WindowsAdjoint { window: window.clone(), stride: stride.clone(), dilation: dilation.clone(), spatial },
+                WindowsAdjoint {
+                    window: window.clone(),
+                    stride: stride.clone(),
+                    dilation: dilation.clone(),
+                    spatial,
+                },
                 vec![g.clone()],
             ))]
         }
-        WindowsAdjoint { window, stride, dilation, .. } => vec![Some(op(
-            Windows { window: window.clone(), stride: stride.clone(), dilation: dilation.clone() },
+        WindowsAdjoint {
+            window,
+            stride,
+            dilation,
+            ..
+        } => vec![Some(op(
+            Windows {
+                window: window.clone(),
+                stride: stride.clone(),
+                dilation: dilation.clone(),
+            },
             vec![g.clone()],
         ))],
         Pad { lo, .. } => vec![Some(op(
-            Slice { start: lo.clone(), step: vec![1; lo.len()], shape: x.shape().to_vec() },
+            Slice {
+                start: lo.clone(),
+                step: vec![1; lo.len()],
+                shape: x.shape().to_vec(),
+            },
             vec![g.clone()],
         ))],
         Concat(axis) => {
@@ -297,28 +399,57 @@ pub fn vjp(prim: &Primitive, inputs: &[Tensor], y: &Tensor, g: &Tensor) -> Vec<O
         }
         Gather(axis) => {
             let base = zeros(x.shape(), g.dtype());
-            vec![Some(op(ScatterAdd(*axis), vec![base, inputs[1].clone(), g.clone()])), None]
+            vec![
+                Some(op(
+                    ScatterAdd(*axis),
+                    vec![base, inputs[1].clone(), g.clone()],
+                )),
+                None,
+            ]
         }
-        ScatterAdd(axis) => vec![Some(g.clone()), None, Some(op(Gather(*axis), vec![g.clone(), inputs[1].clone()]))],
+        ScatterAdd(axis) => vec![
+            Some(g.clone()),
+            None,
+            Some(op(Gather(*axis), vec![g.clone(), inputs[1].clone()])),
+        ],
         Reduce { op: r, axes } => vec![Some(match r {
             ReduceOp::Sum => op(Broadcast(x.shape().to_vec()), vec![g.clone()]),
             ReduceOp::Max | ReduceOp::Min => {
                 let yb = op(Broadcast(x.shape().to_vec()), vec![y.clone()]);
                 let mask = x.eq(&yb).astype(g.dtype());
-                let count = op(Reduce { op: ReduceOp::Sum, axes: axes.clone() }, vec![mask.clone()]);
+                let count = op(
+                    Reduce {
+                        op: ReduceOp::Sum,
+                        axes: axes.clone(),
+                    },
+                    vec![mask.clone()],
+                );
                 op(Broadcast(x.shape().to_vec()), vec![g / count]) * mask
             }
             ReduceOp::Prod => prod_vjp(x, axes, g),
         })],
-        Scan { op: s, axis, reverse } => vec![Some(match s {
-            ScanOp::Sum => op(Scan { op: ScanOp::Sum, axis: *axis, reverse: !reverse }, vec![g.clone()]),
+        Scan {
+            op: s,
+            axis,
+            reverse,
+        } => vec![Some(match s {
+            ScanOp::Sum => op(
+                Scan {
+                    op: ScanOp::Sum,
+                    axis: *axis,
+                    reverse: !reverse,
+                },
+                vec![g.clone()],
+            ),
             ScanOp::Prod => cumprod_vjp(x, g, *axis, *reverse),
         })],
         Matmul => vec![
             Some(op(Matmul, vec![g.clone(), swap_last(&inputs[1])])),
             Some(op(Matmul, vec![swap_last(x), g.clone()])),
         ],
-        ArgReduce { .. } | Argsort { .. } | Random { .. } | StopGradient => vec![None; inputs.len()],
+        ArgReduce { .. } | Argsort { .. } | Random { .. } | StopGradient => {
+            vec![None; inputs.len()]
+        }
         Custom(rule) => rule.0.vjp(inputs, y, g),
     }
 }

@@ -117,7 +117,12 @@ pub fn unary(op: UnaryOp, a: &Array) -> Array {
         _ => crate::with_float_dtype!(
             d,
             T,
-            { Array::from_vec(map1::<T, T>(a, |x| T::down(<T as FloatCompute>::C::apply(op, x.up()))), shape) },
+            {
+                Array::from_vec(
+                    map1::<T, T>(a, |x| T::down(<T as FloatCompute>::C::apply(op, x.up()))),
+                    shape,
+                )
+            },
             unreachable!("infer admits floats only")
         ),
     }

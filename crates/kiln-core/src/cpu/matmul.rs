@@ -18,7 +18,12 @@ fn batch_offsets(a: &Array) -> Vec<usize> {
     let mut out = Vec::with_capacity(numel(batch));
     let mut idx = vec![0usize; batch.len()];
     for _ in 0..numel(batch) {
-        let off: isize = a.offset() as isize + idx.iter().zip(strides).map(|(&i, &s)| i as isize * s).sum::<isize>();
+        let off: isize = a.offset() as isize
+            + idx
+                .iter()
+                .zip(strides)
+                .map(|(&i, &s)| i as isize * s)
+                .sum::<isize>();
         out.push(off as usize);
         for d in (0..batch.len()).rev() {
             idx[d] += 1;
@@ -43,7 +48,12 @@ pub fn matmul(a: &Array, b: &Array, out_shape: &[usize]) -> Array {
             let v: Vec<bf16> = c.to_vec::<f32>().into_iter().map(bf16::from_f32).collect();
             Array::from_vec(v, out_shape.to_vec())
         }
-        d => crate::with_int_dtype!(d, T, { int_matmul::<T>(a, b, out_shape) }, unreachable!("infer rejects bool")),
+        d => crate::with_int_dtype!(
+            d,
+            T,
+            { int_matmul::<T>(a, b, out_shape) },
+            unreachable!("infer rejects bool")
+        ),
     }
 }
 
@@ -62,7 +72,11 @@ fn gemm_batched<T: BufferElement + Element>(a: &Array, b: &Array, out_shape: &[u
         Parallelism::None
     };
     let (ab, bb) = (a.buffer().as_slice::<T>(), b.buffer().as_slice::<T>());
-    for ((ao, bo), dst) in batch_offsets(a).into_iter().zip(batch_offsets(b)).zip(out.chunks_mut(m * n)) {
+    for ((ao, bo), dst) in batch_offsets(a)
+        .into_iter()
+        .zip(batch_offsets(b))
+        .zip(out.chunks_mut(m * n))
+    {
         // SAFETY: the pointers address `m x k`, `k x n` and `m x n` matrices
         // inside their buffers: the layouts were validated by `infer` and
         // built by `Array`'s view constructors, and `dst` is exactly m*n long.
@@ -101,7 +115,11 @@ fn int_matmul<T: Num>(a: &Array, b: &Array, out_shape: &[usize]) -> Array {
     let (ab, bb) = (a.buffer().as_slice::<T>(), b.buffer().as_slice::<T>());
     let mut out = vec![T::zero(); numel(out_shape)];
     if m * n > 0 {
-        for ((ao, bo), dst) in batch_offsets(a).into_iter().zip(batch_offsets(b)).zip(out.chunks_mut(m * n)) {
+        for ((ao, bo), dst) in batch_offsets(a)
+            .into_iter()
+            .zip(batch_offsets(b))
+            .zip(out.chunks_mut(m * n))
+        {
             for i in 0..m {
                 for p in 0..k {
                     let x = ab[(ao as isize + i as isize * ars + p as isize * acs) as usize];

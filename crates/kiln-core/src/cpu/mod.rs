@@ -16,7 +16,12 @@ use crate::primitive::Primitive;
 
 /// Runs `prim` on `inputs`; `out_shape`/`out_dtype` are what `infer` gave.
 /// Errors are data-dependent failures (an index out of range).
-pub fn execute(prim: &Primitive, inputs: &[Array], out_shape: &[usize], out_dtype: DType) -> Result<Array, String> {
+pub fn execute(
+    prim: &Primitive,
+    inputs: &[Array],
+    out_shape: &[usize],
+    out_dtype: DType,
+) -> Result<Array, String> {
     use Primitive::*;
     let x = &inputs[0];
     Ok(match prim {
@@ -32,10 +37,17 @@ pub fn execute(prim: &Primitive, inputs: &[Array], out_shape: &[usize], out_dtyp
         Permute(perm) => x.permute(perm),
         Broadcast(shape) => x.broadcast_to(shape),
         Slice { start, step, shape } => x.slice(start, step, shape),
-        Windows { window, stride, dilation } => x.windows(out_shape, window, stride, dilation),
-        WindowsAdjoint { window, stride, dilation, .. } => {
-            movement::windows_adjoint(x, window, stride, dilation, out_shape)
-        }
+        Windows {
+            window,
+            stride,
+            dilation,
+        } => x.windows(out_shape, window, stride, dilation),
+        WindowsAdjoint {
+            window,
+            stride,
+            dilation,
+            ..
+        } => movement::windows_adjoint(x, window, stride, dilation, out_shape),
         Pad { lo, value, .. } => movement::pad(x, lo, out_shape, *value),
         Concat(axis) => movement::concat(inputs, *axis, out_shape),
         Gather(axis) => movement::gather(x, &inputs[1], *axis)?,

@@ -9,7 +9,12 @@ use crate::dtype::{DType, Element};
 use crate::shape::{contiguous_strides, numel};
 
 /// Copies `src` (any layout) into `dst` at the positions of a strided layout.
-fn copy_into<T: BufferElement>(src: &Array, dst: &mut [T], dst_strides: &[isize], dst_offset: usize) {
+fn copy_into<T: BufferElement>(
+    src: &Array,
+    dst: &mut [T],
+    dst_strides: &[isize],
+    dst_offset: usize,
+) {
     let s = src.buffer().as_slice::<T>();
     for_each_row(
         src.shape(),

@@ -20,7 +20,12 @@ fn rows_last<T: BufferElement>(a: &Array, axes: &[usize]) -> (Vec<T>, usize) {
 }
 
 /// Applies `f` to each row of length `row` producing one value per row.
-fn per_row<T: Sync, U: Send + Default + Clone>(data: &[T], row: usize, rows: usize, f: impl Fn(&[T]) -> U + Sync) -> Vec<U> {
+fn per_row<T: Sync, U: Send + Default + Clone>(
+    data: &[T],
+    row: usize,
+    rows: usize,
+    f: impl Fn(&[T]) -> U + Sync,
+) -> Vec<U> {
     if row == 0 {
         return vec![f(&[]); rows];
     }
@@ -76,7 +81,10 @@ pub fn reduce(a: &Array, op: ReduceOp, axes: &[usize], out_shape: &[usize]) -> A
             T,
             {
                 let (data, row) = rows_last::<T>(a, axes);
-                Array::from_vec(per_row(&data, row, rows, float_sum::<T>), out_shape.to_vec())
+                Array::from_vec(
+                    per_row(&data, row, rows, float_sum::<T>),
+                    out_shape.to_vec(),
+                )
             },
             unreachable!()
         ),
@@ -139,7 +147,10 @@ pub fn arg_reduce(a: &Array, op: ArgReduceOp, axis: usize, out_shape: &[usize]) 
 /// moved last) back to `axis`.
 fn restore_axis<U: BufferElement>(data: Vec<U>, a: &Array, axis: usize) -> Array {
     let rank = a.shape().len();
-    let mut moved: Vec<usize> = (0..rank).filter(|&i| i != axis).map(|i| a.shape()[i]).collect();
+    let mut moved: Vec<usize> = (0..rank)
+        .filter(|&i| i != axis)
+        .map(|i| a.shape()[i])
+        .collect();
     moved.push(a.shape()[axis]);
     let mut inverse: Vec<usize> = (0..rank - 1).collect();
     inverse.insert(axis, rank - 1);
@@ -155,7 +166,11 @@ pub fn scan(a: &Array, op: ScanOp, axis: usize, reverse: bool) -> Array {
             let (mut data, row) = rows_last::<T>(a, &[axis]);
             if row > 0 {
                 for r in data.chunks_mut(row) {
-                    let mut acc = if op == ScanOp::Sum { T::zero() } else { T::one() };
+                    let mut acc = if op == ScanOp::Sum {
+                        T::zero()
+                    } else {
+                        T::one()
+                    };
                     let mut step = |v: &mut T| {
                         acc = if op == ScanOp::Sum {
                             <T as Num>::add(acc, *v)

@@ -117,11 +117,19 @@ macro_rules! impl_float {
         impl Ordered for $t {
             #[inline(always)]
             fn max_nan(a: Self, b: Self) -> Self {
-                if a.is_nan() || a >= b { a } else { b }
+                if a.is_nan() || a >= b {
+                    a
+                } else {
+                    b
+                }
             }
             #[inline(always)]
             fn min_nan(a: Self, b: Self) -> Self {
-                if a.is_nan() || a <= b { a } else { b }
+                if a.is_nan() || a <= b {
+                    a
+                } else {
+                    b
+                }
             }
             #[inline(always)]
             fn is_nan(self) -> bool {
@@ -138,18 +146,30 @@ macro_rules! impl_float {
         }
         impl Num for $t {
             #[inline(always)]
-            fn add(a: Self, b: Self) -> Self { a + b }
+            fn add(a: Self, b: Self) -> Self {
+                a + b
+            }
             #[inline(always)]
-            fn sub(a: Self, b: Self) -> Self { a - b }
+            fn sub(a: Self, b: Self) -> Self {
+                a - b
+            }
             #[inline(always)]
-            fn mul(a: Self, b: Self) -> Self { a * b }
+            fn mul(a: Self, b: Self) -> Self {
+                a * b
+            }
             #[inline(always)]
-            fn div(a: Self, b: Self) -> Self { a / b }
+            fn div(a: Self, b: Self) -> Self {
+                a / b
+            }
             #[inline(always)]
             fn rem(a: Self, b: Self) -> Self {
                 let (x, y) = ($to(a), $to(b));
                 let r = x % y;
-                $from(if r != 0.0 && ((r < 0.0) != (y < 0.0)) { r + y } else { r })
+                $from(if r != 0.0 && ((r < 0.0) != (y < 0.0)) {
+                    r + y
+                } else {
+                    r
+                })
             }
             #[inline(always)]
             fn floor_div(a: Self, b: Self) -> Self {
@@ -164,21 +184,37 @@ macro_rules! impl_float {
                 }
                 $from(if div != 0.0 {
                     let f = div.floor();
-                    if div - f > 0.5 { f + 1.0 } else { f }
+                    if div - f > 0.5 {
+                        f + 1.0
+                    } else {
+                        f
+                    }
                 } else {
                     (x - x + 0.0).copysign(x / y)
                 })
             }
             #[inline(always)]
-            fn pow(a: Self, b: Self) -> Self { $from($to(a).powf($to(b))) }
+            fn pow(a: Self, b: Self) -> Self {
+                $from($to(a).powf($to(b)))
+            }
             #[inline(always)]
-            fn neg(a: Self) -> Self { -a }
+            fn neg(a: Self) -> Self {
+                -a
+            }
             #[inline(always)]
-            fn abs(a: Self) -> Self { $from($to(a).abs()) }
+            fn abs(a: Self) -> Self {
+                $from($to(a).abs())
+            }
             #[inline(always)]
             fn sign(a: Self) -> Self {
                 let x = $to(a);
-                $from(if x > 0.0 { 1.0 } else if x < 0.0 { -1.0 } else { x })
+                $from(if x > 0.0 {
+                    1.0
+                } else if x < 0.0 {
+                    -1.0
+                } else {
+                    x
+                })
             }
         }
     };
@@ -313,7 +349,11 @@ mod tests {
             (4.0, 0.999_999_984_582_742_1),
         ];
         for (x, want) in cases {
-            assert!((erf(x) - want).abs() < 1e-15, "erf({x}) = {} != {want}", erf(x));
+            assert!(
+                (erf(x) - want).abs() < 1e-15,
+                "erf({x}) = {} != {want}",
+                erf(x)
+            );
             assert!((erf(-x) + want).abs() < 1e-15);
         }
     }

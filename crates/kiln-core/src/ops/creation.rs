@@ -51,7 +51,10 @@ pub fn full_like(t: &Tensor, value: f64) -> Tensor {
 #[track_caller]
 pub fn arange(start: f64, stop: f64, step: f64, dtype: DType) -> Tensor {
     if step == 0.0 || !step.is_finite() {
-        misuse("arange", format!("step must be finite and non-zero, got {step}"));
+        misuse(
+            "arange",
+            format!("step must be finite and non-zero, got {step}"),
+        );
     }
     let n = ((stop - start) / step).ceil().max(0.0) as usize;
     let values: Vec<f64> = (0..n).map(|i| start + i as f64 * step).collect();
@@ -67,11 +70,20 @@ pub fn linspace(start: f64, stop: f64, num: usize, dtype: DType) -> Tensor {
         _ => {
             let step = (stop - start) / (num - 1) as f64;
             (0..num)
-                .map(|i| if i == num - 1 { stop } else { start + i as f64 * step })
+                .map(|i| {
+                    if i == num - 1 {
+                        stop
+                    } else {
+                        start + i as f64 * step
+                    }
+                })
                 .collect()
         }
     };
-    Tensor::from_array(Array::new(Buffer::from_f64_slice(dtype, &values), vec![num]))
+    Tensor::from_array(Array::new(
+        Buffer::from_f64_slice(dtype, &values),
+        vec![num],
+    ))
 }
 
 /// The `n x m` matrix with ones on diagonal `k` (0: main, >0: above).
@@ -84,7 +96,10 @@ pub fn eye(n: usize, m: usize, k: i64, dtype: DType) -> Tensor {
             values[i * m + j as usize] = 1.0;
         }
     }
-    Tensor::from_array(Array::new(Buffer::from_f64_slice(dtype, &values), vec![n, m]))
+    Tensor::from_array(Array::new(
+        Buffer::from_f64_slice(dtype, &values),
+        vec![n, m],
+    ))
 }
 
 /// A random key tensor (u32[2]) from `key`, or from the global generator.
@@ -97,7 +112,10 @@ fn key_tensor(key: Option<Key>) -> Tensor {
 #[track_caller]
 fn random(dist: Distribution, shape: &[usize], dtype: DType, key: Option<Key>) -> Tensor {
     if !dtype.is_float() {
-        misuse("random", format!("random floats need a float dtype, got {dtype}"));
+        misuse(
+            "random",
+            format!("random floats need a float dtype, got {dtype}"),
+        );
     }
     Tensor::from_op(
         Primitive::Random {
@@ -151,7 +169,10 @@ pub fn randint(shape: &[usize], low: i64, high: i64, dtype: DType, key: Option<K
         misuse("randint", format!("empty range [{low}, {high})"));
     }
     let u = random(Distribution::Uniform, shape, DType::F64, key);
-    (u * (high - low) as f64).floor().add(low as f64).astype(dtype)
+    (u * (high - low) as f64)
+        .floor()
+        .add(low as f64)
+        .astype(dtype)
 }
 
 /// Bernoulli samples: true with probability `p`.

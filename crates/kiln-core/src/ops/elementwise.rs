@@ -17,7 +17,10 @@ pub fn broadcast_all(op: &str, ts: &[Tensor]) -> Vec<Tensor> {
     for t in ts {
         shape = match broadcast_shapes(&shape, t.shape()) {
             Some(s) => s,
-            None => misuse(op, format!("shapes cannot be broadcast together: {}", describe(ts))),
+            None => misuse(
+                op,
+                format!("shapes cannot be broadcast together: {}", describe(ts)),
+            ),
         };
     }
     let mut out = Vec::with_capacity(ts.len());
@@ -186,7 +189,11 @@ impl Tensor {
     pub fn floor_divide(&self, other: impl Into<Operand>) -> Tensor {
         let other = other.into();
         let dtype = other.promote_with(self.dtype());
-        let dtype = if dtype == DType::Bool { DType::DEFAULT_INT } else { dtype };
+        let dtype = if dtype == DType::Bool {
+            DType::DEFAULT_INT
+        } else {
+            dtype
+        };
         let (x, y) = prepare("floor_divide", self, &other, Some(dtype));
         Tensor::from_op(Primitive::Binary(BinaryOp::FloorDiv), vec![x, y])
     }
@@ -295,13 +302,20 @@ impl Tensor {
     /// Logical not (non-bool inputs are compared with zero first).
     #[track_caller]
     pub fn logical_not(&self) -> Tensor {
-        Tensor::from_op(Primitive::Unary(UnaryOp::LogicalNot), vec![self.astype(DType::Bool)])
+        Tensor::from_op(
+            Primitive::Unary(UnaryOp::LogicalNot),
+            vec![self.astype(DType::Bool)],
+        )
     }
 
     /// Logical and.
     #[track_caller]
     pub fn logical_and(&self, other: impl Into<Operand>) -> Tensor {
-        logical(BinaryOp::LogicalAnd, &self.astype(DType::Bool), other.into())
+        logical(
+            BinaryOp::LogicalAnd,
+            &self.astype(DType::Bool),
+            other.into(),
+        )
     }
 
     /// Logical or.
@@ -324,13 +338,17 @@ pub fn where_(cond: &Tensor, a: impl Into<Operand>, b: impl Into<Operand>) -> Te
     let dtype = match (&a, &b) {
         (Operand::Tensor(x), _) => b.promote_with(x.dtype()),
         (Operand::Scalar(..), Operand::Tensor(y)) => a.promote_with(y.dtype()),
-        (Operand::Scalar(_, ka), Operand::Scalar(_, kb)) => {
-            DType::Bool.promote_weak(*ka).promote(DType::Bool.promote_weak(*kb))
-        }
+        (Operand::Scalar(_, ka), Operand::Scalar(_, kb)) => DType::Bool
+            .promote_weak(*ka)
+            .promote(DType::Bool.promote_weak(*kb)),
     };
     let v = broadcast_all(
         "where",
-        &[cond.astype(DType::Bool), a.to_tensor(dtype), b.to_tensor(dtype)],
+        &[
+            cond.astype(DType::Bool),
+            a.to_tensor(dtype),
+            b.to_tensor(dtype),
+        ],
     );
     Tensor::from_op(Primitive::Select, v)
 }

@@ -23,7 +23,10 @@ use std::ops::RangeFull;
 pub(crate) fn norm_axis(op: &str, axis: i64, rank: usize) -> usize {
     match crate::shape::normalize_axis(axis, rank) {
         Some(a) => a,
-        None => misuse(op, format!("axis {axis} is out of range for a tensor of rank {rank}")),
+        None => misuse(
+            op,
+            format!("axis {axis} is out of range for a tensor of rank {rank}"),
+        ),
     }
 }
 

@@ -164,14 +164,29 @@ impl Tensor {
             misuse("reshape", format!("bad target shape {dims:?}"));
         }
         if infer == 1 && (known == 0 || total % known as usize != 0) {
-            misuse("reshape", format!("cannot reshape {:?} to {dims:?}", self.shape()));
+            misuse(
+                "reshape",
+                format!("cannot reshape {:?} to {dims:?}", self.shape()),
+            );
         }
         let out: Vec<usize> = dims
             .iter()
-            .map(|&d| if d >= 0 { d as usize } else { total / known as usize })
+            .map(|&d| {
+                if d >= 0 {
+                    d as usize
+                } else {
+                    total / known as usize
+                }
+            })
             .collect();
         if numel(&out) != total {
-            misuse("reshape", format!("cannot reshape {:?} ({total} elements) to {dims:?}", self.shape()));
+            misuse(
+                "reshape",
+                format!(
+                    "cannot reshape {:?} ({total} elements) to {dims:?}",
+                    self.shape()
+                ),
+            );
         }
         view_if_changed(self, &out, Primitive::Reshape(out.clone()))
     }
@@ -205,7 +220,10 @@ impl Tensor {
     /// Swaps two axes.
     #[track_caller]
     pub fn swapaxes(&self, a: i64, b: i64) -> Tensor {
-        let (a, b) = (norm_axis("swapaxes", a, self.ndim()), norm_axis("swapaxes", b, self.ndim()));
+        let (a, b) = (
+            norm_axis("swapaxes", a, self.ndim()),
+            norm_axis("swapaxes", b, self.ndim()),
+        );
         let mut perm: Vec<i64> = (0..self.ndim() as i64).collect();
         perm.swap(a, b);
         self.permute(&perm)
@@ -214,7 +232,10 @@ impl Tensor {
     /// Moves axis `src` to position `dst`, keeping the others in order.
     #[track_caller]
     pub fn moveaxis(&self, src: i64, dst: i64) -> Tensor {
-        let (s, d) = (norm_axis("moveaxis", src, self.ndim()), norm_axis("moveaxis", dst, self.ndim()));
+        let (s, d) = (
+            norm_axis("moveaxis", src, self.ndim()),
+            norm_axis("moveaxis", dst, self.ndim()),
+        );
         let mut perm: Vec<i64> = (0..self.ndim() as i64).filter(|&i| i != s as i64).collect();
         perm.insert(d, s as i64);
         self.permute(&perm)
@@ -229,9 +250,19 @@ impl Tensor {
             a => a.resolve("squeeze", self.ndim()),
         };
         if let Some(&bad) = drop.iter().find(|&&i| self.shape()[i] != 1) {
-            misuse("squeeze", format!("axis {bad} of {:?} has size {}", self.shape(), self.shape()[bad]));
+            misuse(
+                "squeeze",
+                format!(
+                    "axis {bad} of {:?} has size {}",
+                    self.shape(),
+                    self.shape()[bad]
+                ),
+            );
         }
-        let out: Vec<usize> = (0..self.ndim()).filter(|i| !drop.contains(i)).map(|i| self.shape()[i]).collect();
+        let out: Vec<usize> = (0..self.ndim())
+            .filter(|i| !drop.contains(i))
+            .map(|i| self.shape()[i])
+            .collect();
         self.reshape(out)
     }
 
@@ -254,7 +285,10 @@ impl Tensor {
     #[track_caller]
     pub fn broadcast_to(&self, shape: &[usize]) -> Tensor {
         if !broadcastable_to(self.shape(), shape) {
-            misuse("broadcast_to", format!("cannot broadcast {:?} to {shape:?}", self.shape()));
+            misuse(
+                "broadcast_to",
+                format!("cannot broadcast {:?} to {shape:?}", self.shape()),
+            );
         }
         view_if_changed(self, shape, Primitive::Broadcast(shape.to_vec()))
     }
@@ -265,7 +299,10 @@ impl Tensor {
         if self.ndim() == 0 {
             return self.reshape([1usize]);
         }
-        let (s, e) = (norm_axis("flatten", start, self.ndim()), norm_axis("flatten", end, self.ndim()));
+        let (s, e) = (
+            norm_axis("flatten", start, self.ndim()),
+            norm_axis("flatten", end, self.ndim()),
+        );
         if s > e {
             misuse("flatten", format!("start axis {s} is after end axis {e}"));
         }
@@ -278,9 +315,15 @@ impl Tensor {
     /// NumPy-style basic slicing: see [`s!`](crate::s).
     #[track_caller]
     pub fn slice(&self, args: &[SliceArg]) -> Tensor {
-        let consumed = args.iter().filter(|a| !matches!(a, SliceArg::NewAxis)).count();
+        let consumed = args
+            .iter()
+            .filter(|a| !matches!(a, SliceArg::NewAxis))
+            .count();
         if consumed > self.ndim() {
-            misuse("slice", format!("{consumed} indices for a tensor of rank {}", self.ndim()));
+            misuse(
+                "slice",
+                format!("{consumed} indices for a tensor of rank {}", self.ndim()),
+            );
         }
         let (mut start, mut step, mut shape) = (vec![], vec![], vec![]);
         let mut final_shape = vec![];
@@ -292,14 +335,21 @@ impl Tensor {
                     let n = self.shape()[axis];
                     let j = if *i < 0 { i + n as i64 } else { *i };
                     if j < 0 || j >= n as i64 {
-                        misuse("slice", format!("index {i} is out of range for axis {axis} of size {n}"));
+                        misuse(
+                            "slice",
+                            format!("index {i} is out of range for axis {axis} of size {n}"),
+                        );
                     }
                     start.push(j as usize);
                     step.push(1);
                     shape.push(1);
                     axis += 1;
                 }
-                SliceArg::Range { start: s, stop: e, step: st } => {
+                SliceArg::Range {
+                    start: s,
+                    stop: e,
+                    step: st,
+                } => {
                     if *st == 0 {
                         misuse("slice", "step must not be zero");
                     }
@@ -332,7 +382,10 @@ impl Tensor {
     pub fn narrow(&self, axis: i64, start: usize, len: usize) -> Tensor {
         let a = norm_axis("narrow", axis, self.ndim());
         if start + len > self.shape()[a] {
-            misuse("narrow", format!("{start}+{len} exceeds axis {a} of size {}", self.shape()[a]));
+            misuse(
+                "narrow",
+                format!("{start}+{len} exceeds axis {a} of size {}", self.shape()[a]),
+            );
         }
         let mut args: Vec<SliceArg> = vec![(..).into(); self.ndim()];
         args[a] = (start..start + len).into();
@@ -360,7 +413,14 @@ impl Tensor {
     #[track_caller]
     pub fn pad(&self, widths: &[(usize, usize)], value: f64) -> Tensor {
         if widths.len() != self.ndim() {
-            misuse("pad", format!("{} pad widths for a tensor of rank {}", widths.len(), self.ndim()));
+            misuse(
+                "pad",
+                format!(
+                    "{} pad widths for a tensor of rank {}",
+                    widths.len(),
+                    self.ndim()
+                ),
+            );
         }
         if widths.iter().all(|&(a, b)| a == 0 && b == 0) {
             return self.clone();
@@ -413,7 +473,13 @@ impl Tensor {
     pub fn split(&self, sizes: &[usize], axis: i64) -> Vec<Tensor> {
         let a = norm_axis("split", axis, self.ndim());
         if sizes.iter().sum::<usize>() != self.shape()[a] {
-            misuse("split", format!("sizes {sizes:?} do not add up to axis {a} of size {}", self.shape()[a]));
+            misuse(
+                "split",
+                format!(
+                    "sizes {sizes:?} do not add up to axis {a} of size {}",
+                    self.shape()[a]
+                ),
+            );
         }
         let mut at = 0;
         let mut parts = Vec::with_capacity(sizes.len());
@@ -461,7 +527,10 @@ impl Tensor {
     #[track_caller]
     fn triangle(&self, k: i64, lower: bool) -> Tensor {
         if self.ndim() < 2 {
-            misuse(if lower { "tril" } else { "triu" }, format!("needs rank >= 2, got {:?}", self.shape()));
+            misuse(
+                if lower { "tril" } else { "triu" },
+                format!("needs rank >= 2, got {:?}", self.shape()),
+            );
         }
         let (n, m) = (self.shape()[self.ndim() - 2], self.shape()[self.ndim() - 1]);
         let mask: Vec<bool> = (0..n * m)
@@ -486,15 +555,26 @@ pub fn concat(tensors: &[Tensor], axis: i64) -> Tensor {
         misuse("concat", "needs at least one tensor");
     }
     let a = norm_axis("concat", axis, tensors[0].ndim());
-    let dtype = tensors.iter().skip(1).fold(tensors[0].dtype(), |d, t| d.promote(t.dtype()));
+    let dtype = tensors
+        .iter()
+        .skip(1)
+        .fold(tensors[0].dtype(), |d, t| d.promote(t.dtype()));
     let rank = tensors[0].ndim();
-    if tensors.iter().any(|t| t.ndim() != rank || (0..rank).any(|i| i != a && t.shape()[i] != tensors[0].shape()[i])) {
-        misuse("concat", format!("shapes must match outside axis {a}: {}", describe(tensors)));
+    if tensors.iter().any(|t| {
+        t.ndim() != rank || (0..rank).any(|i| i != a && t.shape()[i] != tensors[0].shape()[i])
+    }) {
+        misuse(
+            "concat",
+            format!("shapes must match outside axis {a}: {}", describe(tensors)),
+        );
     }
     if tensors.len() == 1 {
         return tensors[0].astype(dtype);
     }
-    Tensor::from_op(Primitive::Concat(a), tensors.iter().map(|t| t.astype(dtype)).collect())
+    Tensor::from_op(
+        Primitive::Concat(a),
+        tensors.iter().map(|t| t.astype(dtype)).collect(),
+    )
 }
 
 /// Joins tensors of one shape along a new axis.

@@ -458,7 +458,7 @@ fn err(e: impl std::fmt::Display) -> String {
 /// Compares `analytic[k][e]` with the central difference of
 /// `sum(weights * eval(xs))` in element `e` of input `k`, for every element.
 /// Evaluates a function of the perturbed inputs to flat f64 outputs.
-type EvalFn = dyn Fn(&[Tensor]) -> Result<Vec<f64>, String>;
+type EvalFn<'a> = dyn Fn(&[Tensor]) -> Result<Vec<f64>, String> + 'a;
 /// Draws one input value.
 type Sampler = Box<dyn Fn(&mut Rng) -> f64>;
 
@@ -467,7 +467,7 @@ fn numeric_check(
     arrays: &[Array],
     analytic: &[Vec<f64>],
     weights: &[f64],
-    eval: &EvalFn,
+    eval: &EvalFn<'_>,
     tol: Tol,
 ) -> Result<(), String> {
     let base: Vec<Vec<f64>> = arrays.iter().map(|a| a.to_f64_vec()).collect();

@@ -199,6 +199,11 @@ impl safetensors::View for &Raw {
 // atomic writes
 // ---------------------------------------------------------------------------
 
+/// Named tensors, in order.
+pub type NamedTensors = Vec<(String, Tensor)>;
+/// A safetensors file's string metadata.
+pub type Metadata = BTreeMap<String, String>;
+
 static TMP_SEQ: AtomicU64 = AtomicU64::new(0);
 
 fn io_err(path: &Path, source: io::Error) -> Error {
@@ -309,10 +314,7 @@ pub fn to_safetensors_bytes(
 
 /// Decodes safetensors bytes into named tensors (in file order) and the
 /// metadata. `origin` names the source in error messages.
-pub fn from_safetensors_bytes(
-    bytes: &[u8],
-    origin: &str,
-) -> Result<(Vec<(String, Tensor)>, BTreeMap<String, String>)> {
+pub fn from_safetensors_bytes(bytes: &[u8], origin: &str) -> Result<(NamedTensors, Metadata)> {
     let corrupt = |e: safetensors::SafeTensorError| {
         Error::Invalid(format!(
             "{origin}: not a valid safetensors file (truncated or corrupt): {e} ({e:?})"
@@ -366,9 +368,7 @@ pub fn load_safetensors(path: impl AsRef<Path>) -> Result<Vec<(String, Tensor)>>
 }
 
 /// Loads every tensor of a safetensors file and its string metadata.
-pub fn load_safetensors_with_metadata(
-    path: impl AsRef<Path>,
-) -> Result<(Vec<(String, Tensor)>, BTreeMap<String, String>)> {
+pub fn load_safetensors_with_metadata(path: impl AsRef<Path>) -> Result<(NamedTensors, Metadata)> {
     let path = path.as_ref();
     let bytes = read_file(path)?;
     from_safetensors_bytes(&bytes, &path.display().to_string())

@@ -64,6 +64,7 @@ struct Args {
     seed: u64,
     lr: f64,
     limit: Option<usize>,
+    out: Option<String>,
 }
 
 fn parse_args() -> Result<Args> {
@@ -74,6 +75,7 @@ fn parse_args() -> Result<Args> {
         seed: 0,
         lr: 1e-3,
         limit: None,
+        out: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -100,12 +102,13 @@ fn parse_args() -> Result<Args> {
                 let v = value()?;
                 a.lr = v.parse().map_err(|_| bad(&v))?;
             }
+            "--out" => a.out = Some(value()?),
             "--limit" => {
                 let v = value()?;
                 a.limit = Some(v.parse().map_err(|_| bad(&v))?);
             }
             "-h" | "--help" => {
-                println!("usage: mnist [--epochs N] [--batch-size N] [--model mlp|cnn] [--seed N] [--lr X] [--limit N]");
+                println!("usage: mnist [--epochs N] [--batch-size N] [--model mlp|cnn] [--seed N] [--lr X] [--limit N] [--out PATH]");
                 std::process::exit(0);
             }
             other => {
@@ -242,5 +245,10 @@ fn main() -> Result<()> {
             n_train as f64 / secs
         );
     }
+    let out = args
+        .out
+        .unwrap_or_else(|| format!("target/mnist-{}.safetensors", args.model));
+    kiln::nn::serialize::save_module(model.as_ref(), &out)?;
+    println!("Saved the trained model to {out} (safetensors, keys like fc1.weight)");
     Ok(())
 }

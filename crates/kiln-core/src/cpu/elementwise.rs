@@ -64,6 +64,14 @@ pub fn map2<T: BufferElement, V: BufferElement, U: BufferElement>(
         }
         return x.iter().zip(y).map(|(&p, &q)| f(p, q)).collect();
     }
+    // A contiguous operand against a broadcast scalar (`x * 0.5`): one value
+    // for the whole loop instead of the strided walk.
+    if let (true, Some(q)) = (a.is_contiguous(), broadcast_scalar::<V>(b)) {
+        return map1::<T, U>(a, |p| f(p, q));
+    }
+    if let (Some(p), true) = (broadcast_scalar::<T>(a), b.is_contiguous()) {
+        return map1::<V, U>(b, |q| f(p, q));
+    }
     let (sa, sb) = (a.buffer().as_slice::<T>(), b.buffer().as_slice::<V>());
     let mut out = Vec::with_capacity(a.numel());
     for_each_row(
@@ -80,6 +88,15 @@ pub fn map2<T: BufferElement, V: BufferElement, U: BufferElement>(
         },
     );
     out
+}
+
+/// The single value of an array whose every stride is 0 (a broadcast scalar).
+fn broadcast_scalar<T: BufferElement>(a: &Array) -> Option<T> {
+    if a.numel() > 0 && a.strides().iter().all(|&s| s == 0) {
+        Some(a.buffer().as_slice::<T>()[a.offset()])
+    } else {
+        None
+    }
 }
 
 /// The unary primitive `op` on `a`.
@@ -118,8 +135,18 @@ pub fn unary(op: UnaryOp, a: &Array) -> Array {
             d,
             T,
             {
+                // Match on the op outside the loop so each loop is its own
+                // monomorphised, inlined body.
+                macro_rules! per_op {
+                    ($($o:ident),*) => {
+                        match op {
+                            $($o => map1::<T, T>(a, |x| T::down(<T as FloatCompute>::C::apply($o, x.up()))),)*
+                            _ => map1::<T, T>(a, |x| T::down(<T as FloatCompute>::C::apply(op, x.up()))),
+                        }
+                    };
+                }
                 Array::from_vec(
-                    map1::<T, T>(a, |x| T::down(<T as FloatCompute>::C::apply(op, x.up()))),
+                    per_op!(Exp, Log, Sqrt, Rsqrt, Tanh, Sigmoid, Recip, Neg, Abs, Sin, Cos),
                     shape,
                 )
             },
@@ -135,28 +162,28 @@ pub fn binary(op: BinaryOp, a: &Array, b: &Array) -> Array {
     match op {
         LogicalAnd => Array::from_vec(map2::<bool, bool, bool>(a, b, |x, y| x & y), shape),
         LogicalOr => Array::from_vec(map2::<bool, bool, bool>(a, b, |x, y| x | y), shape),
-        Maximum | Minimum => crate::with_dtype!(a.dtype(), T, {
-            let f: fn(T, T) -> T = if op == Maximum {
-                <T as Ordered>::max_nan
-            } else {
-                <T as Ordered>::min_nan
-            };
-            Array::from_vec(map2::<T, T, T>(a, b, f), shape)
+        // One closure per op (not a function pointer), so each loop is
+        // monomorphised and inlined.
+        Maximum => crate::with_dtype!(a.dtype(), T, {
+            Array::from_vec(map2::<T, T, T>(a, b, <T as Ordered>::max_nan), shape)
+        }),
+        Minimum => crate::with_dtype!(a.dtype(), T, {
+            Array::from_vec(map2::<T, T, T>(a, b, <T as Ordered>::min_nan), shape)
         }),
         _ => crate::with_num_dtype!(
             a.dtype(),
             T,
             {
-                let f: fn(T, T) -> T = match op {
-                    Add => <T as Num>::add,
-                    Sub => <T as Num>::sub,
-                    Mul => <T as Num>::mul,
-                    Div => <T as Num>::div,
-                    Rem => <T as Num>::rem,
-                    FloorDiv => <T as Num>::floor_div,
-                    _ => <T as Num>::pow,
+                let out = match op {
+                    Add => map2::<T, T, T>(a, b, <T as Num>::add),
+                    Sub => map2::<T, T, T>(a, b, <T as Num>::sub),
+                    Mul => map2::<T, T, T>(a, b, <T as Num>::mul),
+                    Div => map2::<T, T, T>(a, b, <T as Num>::div),
+                    Rem => map2::<T, T, T>(a, b, <T as Num>::rem),
+                    FloorDiv => map2::<T, T, T>(a, b, <T as Num>::floor_div),
+                    _ => map2::<T, T, T>(a, b, <T as Num>::pow),
                 };
-                Array::from_vec(map2::<T, T, T>(a, b, f), shape)
+                Array::from_vec(out, shape)
             },
             unreachable!("infer rejects bool arithmetic")
         ),

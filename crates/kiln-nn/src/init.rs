@@ -41,3 +41,22 @@ pub fn default_bound(fan_in: usize) -> f64 {
         1.0 / (fan_in as f64).sqrt()
     }
 }
+
+/// `p` converted to `dtype` as a fresh parameter (float parameters only;
+/// others are returned unchanged). Used by `Module::cast`.
+pub fn cast_param(p: &Tensor, dtype: DType) -> Tensor {
+    if p.dtype().is_float() && p.dtype() != dtype {
+        parameter(p.astype(dtype))
+    } else {
+        p.clone()
+    }
+}
+
+/// `b` converted to `dtype` as a fresh buffer (float buffers only).
+pub fn cast_buffer(b: &Tensor, dtype: DType) -> Tensor {
+    if b.dtype().is_float() && b.dtype() != dtype {
+        buffer(b.astype(dtype))
+    } else {
+        b.clone()
+    }
+}

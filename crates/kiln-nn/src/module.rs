@@ -54,6 +54,13 @@ pub trait Module: Send + Sync {
         true
     }
 
+    /// Converts every float parameter and buffer to `dtype` (PyTorch's
+    /// `module.to(dtype)`). Parameters become new leaf tensors, so cast
+    /// before creating the optimizer. Modules without tensors ignore it.
+    fn cast(&mut self, dtype: kiln_core::DType) {
+        let _ = dtype;
+    }
+
     /// Clears the gradient of every parameter.
     fn zero_grad(&self) {
         for p in self.parameters() {
@@ -77,6 +84,9 @@ impl<M: Module + ?Sized> Module for Box<M> {
     }
     fn is_training(&self) -> bool {
         (**self).is_training()
+    }
+    fn cast(&mut self, dtype: kiln_core::DType) {
+        (**self).cast(dtype)
     }
 }
 
@@ -191,6 +201,9 @@ macro_rules! module {
             }
             fn train(&mut self, on: bool) {
                 $( $crate::Module::train(&mut self.$field, on); )+
+            }
+            fn cast(&mut self, dtype: ::kiln_core::DType) {
+                $( $crate::Module::cast(&mut self.$field, dtype); )+
             }
             fn is_training(&self) -> bool {
                 true $( && $crate::Module::is_training(&self.$field) )+

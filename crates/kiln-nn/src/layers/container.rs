@@ -52,6 +52,11 @@ impl Sequential {
 }
 
 impl Module for Sequential {
+    fn cast(&mut self, dtype: kiln_core::DType) {
+        for l in &mut self.layers {
+            l.cast(dtype);
+        }
+    }
     fn forward(&self, x: &Tensor) -> Tensor {
         let mut y = x.clone();
         for l in &self.layers {

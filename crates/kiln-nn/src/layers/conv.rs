@@ -85,6 +85,13 @@ impl Conv2d {
 }
 
 impl Module for Conv2d {
+    fn cast(&mut self, dtype: kiln_core::DType) {
+        self.weight = crate::init::cast_param(&self.weight, dtype);
+        self.bias = self
+            .bias
+            .as_ref()
+            .map(|b| crate::init::cast_param(b, dtype));
+    }
     fn forward(&self, x: &Tensor) -> Tensor {
         let c = &self.config;
         conv2d(

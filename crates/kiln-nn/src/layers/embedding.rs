@@ -23,6 +23,9 @@ impl Embedding {
 }
 
 impl Module for Embedding {
+    fn cast(&mut self, dtype: kiln_core::DType) {
+        self.weight = crate::init::cast_param(&self.weight, dtype);
+    }
     fn forward(&self, x: &Tensor) -> Tensor {
         self.weight.take(x, Some(0))
     }

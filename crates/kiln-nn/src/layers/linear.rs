@@ -57,6 +57,13 @@ impl Linear {
 }
 
 impl Module for Linear {
+    fn cast(&mut self, dtype: kiln_core::DType) {
+        self.weight = crate::init::cast_param(&self.weight, dtype);
+        self.bias = self
+            .bias
+            .as_ref()
+            .map(|b| crate::init::cast_param(b, dtype));
+    }
     fn forward(&self, x: &Tensor) -> Tensor {
         let y = x.matmul(&self.weight.t());
         match &self.bias {

@@ -45,6 +45,16 @@ impl LayerNorm {
 }
 
 impl Module for LayerNorm {
+    fn cast(&mut self, dtype: kiln_core::DType) {
+        self.weight = self
+            .weight
+            .as_ref()
+            .map(|w| crate::init::cast_param(w, dtype));
+        self.bias = self
+            .bias
+            .as_ref()
+            .map(|b| crate::init::cast_param(b, dtype));
+    }
     fn forward(&self, x: &Tensor) -> Tensor {
         layer_norm(
             x,
@@ -90,6 +100,12 @@ impl RmsNorm {
 }
 
 impl Module for RmsNorm {
+    fn cast(&mut self, dtype: kiln_core::DType) {
+        self.weight = self
+            .weight
+            .as_ref()
+            .map(|w| crate::init::cast_param(w, dtype));
+    }
     fn forward(&self, x: &Tensor) -> Tensor {
         rms_norm(x, &self.normalized_shape, self.weight.as_ref(), self.eps)
     }
@@ -163,6 +179,18 @@ impl BatchNorm {
 }
 
 impl Module for BatchNorm {
+    fn cast(&mut self, dtype: kiln_core::DType) {
+        self.weight = self
+            .weight
+            .as_ref()
+            .map(|w| crate::init::cast_param(w, dtype));
+        self.bias = self
+            .bias
+            .as_ref()
+            .map(|b| crate::init::cast_param(b, dtype));
+        self.running_mean = crate::init::cast_buffer(&self.running_mean, dtype);
+        self.running_var = crate::init::cast_buffer(&self.running_var, dtype);
+    }
     fn forward(&self, x: &Tensor) -> Tensor {
         let c = self.num_features();
         assert!(
@@ -289,6 +317,9 @@ macro_rules! batch_norm_variant {
             }
             fn train(&mut self, on: bool) {
                 self.0.train(on)
+            }
+            fn cast(&mut self, dtype: kiln_core::DType) {
+                self.0.cast(dtype)
             }
             fn is_training(&self) -> bool {
                 self.0.is_training()

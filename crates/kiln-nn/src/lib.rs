@@ -35,6 +35,7 @@
 pub mod init;
 pub mod layers;
 pub mod loss;
+pub mod metrics;
 pub mod module;
 pub mod optim;
 pub mod serialize;

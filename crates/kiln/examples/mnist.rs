@@ -16,6 +16,7 @@ use kiln::data::mnist::{Mnist, Split};
 use kiln::data::Dataset;
 use kiln::nn::layers::{Conv2d, Conv2dConfig, Linear, MaxPool2d};
 use kiln::nn::loss::cross_entropy;
+use kiln::nn::metrics::{evaluate, RunningMean};
 use kiln::nn::optim::{Adam, Optimizer};
 use kiln::nn::Module;
 use kiln::prelude::*;
@@ -126,26 +127,6 @@ fn parse_args() -> Result<Args> {
     Ok(a)
 }
 
-/// Test accuracy in eval mode without recording a graph.
-fn evaluate(model: &dyn Module, test: &DataLoader<kiln::data::TensorDataset>) -> Result<f64> {
-    let mut correct = 0.0;
-    let mut total = 0usize;
-    for batch in test.epoch(0)? {
-        let (x, y) = batch?;
-        let hits = no_grad(|| {
-            model
-                .forward(&x)
-                .argmax(-1, false)
-                .eq(&y)
-                .astype(DType::F64)
-                .sum(.., false)
-        });
-        correct += hits.item_f64()?;
-        total += y.numel();
-    }
-    Ok(correct / total as f64)
-}
-
 fn main() -> Result<()> {
     let args = parse_args()?;
     seed(args.seed);
@@ -213,34 +194,32 @@ fn main() -> Result<()> {
             .with_style(style.clone())
             .with_prefix(format!("{}", epoch + 1));
         let start = Instant::now();
-        let (mut loss_sum, mut seen) = (0.0, 0usize);
+        let mut train_loss = RunningMean::new();
         for (i, batch) in loader.epoch(epoch as u64)?.enumerate() {
             let (x, y) = batch?;
             let loss = cross_entropy(&model.forward(&x), &y);
             loss.backward()?;
             opt.step()?;
             opt.zero_grad();
-            loss_sum += loss.item_f64()? * y.numel() as f64;
-            seen += y.numel();
+            train_loss.add(loss.item_f64()?, y.numel() as f64);
             bar.inc(1);
             if i % 20 == 0 {
-                let rate = seen as f64 / start.elapsed().as_secs_f64();
+                let rate = train_loss.count() / start.elapsed().as_secs_f64();
                 bar.set_message(format!(
                     "loss {:.4}  {:.0} samples/s",
-                    loss_sum / seen as f64,
+                    train_loss.mean(),
                     rate
                 ));
             }
         }
         bar.finish_and_clear();
         let secs = start.elapsed().as_secs_f64();
-        model.train(false);
-        let acc = evaluate(model.as_ref(), &test_loader)?;
+        let test = evaluate(model.as_mut(), test_loader.epoch(0)?, cross_entropy)?;
         println!(
             "epoch {}: train loss {:.4}  test accuracy {:.2}%  ({:.1} s, {:.0} samples/s)",
             epoch + 1,
-            loss_sum / seen as f64,
-            100.0 * acc,
+            train_loss.mean(),
+            100.0 * test.accuracy,
             secs,
             n_train as f64 / secs
         );

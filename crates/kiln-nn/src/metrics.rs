@@ -16,7 +16,7 @@ pub fn correct(logits: &Tensor, labels: &Tensor) -> Result<usize> {
     let hits = no_grad(|| {
         logits
             .argmax(-1, false)
-            .eq(&labels.astype(DType::I64))
+            .eq(labels.astype(DType::I64))
             .astype(DType::I64)
             .sum(.., false)
     });

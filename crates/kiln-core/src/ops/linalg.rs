@@ -556,12 +556,8 @@ pub fn einsum(spec: &str, operands: &[&Tensor]) -> Tensor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::creation::{arange, normal};
-    use crate::random::Key;
-
-    fn rnd(shape: &[usize], seed: u64) -> Tensor {
-        normal(shape, 0.0, 1.0, DType::F64, Some(Key::new(seed)))
-    }
+    use crate::ops::creation::arange;
+    use crate::ops::testutil::{check_grad, rnd};
 
     fn close(a: &Tensor, b: &Tensor) {
         assert_eq!(a.shape(), b.shape(), "shapes differ");
@@ -968,44 +964,6 @@ mod tests {
             let got = einsum(spec, &refs);
             let want = naive_einsum(spec, &refs);
             close(&got, &want);
-        }
-    }
-
-    /// Checks reverse-mode gradients of `f` against central differences
-    /// along random directions (f64 inputs).
-    fn check_grad(f: impl Fn(&[Tensor]) -> Tensor, args: &[Tensor], seed: u64) {
-        let r = rnd(f(args).shape(), seed);
-        let loss = |xs: &Vec<Tensor>| (f(xs) * &r).sum(.., false);
-        let g = crate::autodiff::grad(loss)(&args.to_vec()).unwrap();
-        for trial in 0..2u64 {
-            let dirs: Vec<Tensor> = args
-                .iter()
-                .enumerate()
-                .map(|(i, a)| rnd(a.shape(), seed * 100 + trial * 10 + i as u64 + 1))
-                .collect();
-            let eps = 1e-6;
-            let shifted = |s: f64| -> Vec<Tensor> {
-                args.iter().zip(&dirs).map(|(a, d)| a + d * s).collect()
-            };
-            let fd = (loss(&shifted(eps)).item_f64().unwrap()
-                - loss(&shifted(-eps)).item_f64().unwrap())
-                / (2.0 * eps);
-            let an: f64 = g
-                .iter()
-                .zip(&dirs)
-                .map(|(g, d)| {
-                    g.to_f64_vec()
-                        .unwrap()
-                        .iter()
-                        .zip(d.to_f64_vec().unwrap())
-                        .map(|(a, b)| a * b)
-                        .sum::<f64>()
-                })
-                .sum();
-            assert!(
-                (fd - an).abs() <= 1e-6 * (1.0 + an.abs()),
-                "directional derivative: numeric {fd}, autodiff {an}"
-            );
         }
     }
 

@@ -11,6 +11,8 @@ pub mod linalg;
 pub mod nn;
 pub mod reduce;
 pub mod shape;
+#[cfg(test)]
+mod testutil;
 
 use crate::dtype::{DType, Kind};
 use crate::primitive::Primitive;

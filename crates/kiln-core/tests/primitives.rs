@@ -11,28 +11,11 @@ use kiln_core::reference::{evaluate, RefArray};
 use kiln_core::Tensor;
 use std::io::Write;
 
-/// A small deterministic generator (xorshift64*), so failures reproduce.
-struct Rng(u64);
+mod common;
+use common::Rng;
 
+/// Test-specific draws.
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn chance(&mut self, p: f64) -> bool {
-        self.unit() < p
-    }
-    fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
-        xs[self.below(xs.len())]
-    }
     /// A random shape of the given rank; sometimes with a zero-size dim.
     fn shape(&mut self, rank: usize) -> Vec<usize> {
         let mut s: Vec<usize> = (0..rank).map(|_| 1 + self.below(4)).collect();

@@ -5,7 +5,7 @@
 use super::scalar::Num;
 use crate::array::{for_each_row, Array};
 use crate::buffer::BufferElement;
-use crate::dtype::{DType, Element};
+use crate::dtype::Element;
 use crate::shape::{contiguous_strides, numel};
 
 /// Copies `src` (any layout) into `dst` at the positions of a strided layout.
@@ -168,47 +168,40 @@ pub fn windows_adjoint(
     let mut wstr = ostr[..lead].to_vec();
     wstr.extend((0..k).map(|i| ostr[lead + i] * stride[i] as isize));
     wstr.extend((0..k).map(|i| ostr[lead + i] * dilation[i] as isize));
-    let dtype: DType = y.dtype();
+    let n = numel(out_shape);
     crate::with_num_dtype!(
-        dtype,
+        y.dtype(),
         T,
-        {
-            let mut out = vec![T::default(); numel(out_shape)];
-            let src = y.buffer().as_slice::<T>();
-            for_each_row(
-                y.shape(),
-                [y.strides(), &wstr],
-                [y.offset(), 0],
-                |[p, q], n, [sp, sq]| {
-                    let (mut p, mut q) = (p as isize, q as isize);
-                    for _ in 0..n {
-                        let o = &mut out[q as usize];
-                        *o = <T as Num>::add(*o, src[p as usize]);
-                        p += sp;
-                        q += sq;
-                    }
-                },
-            );
-            Array::from_vec(out, out_shape.to_vec())
-        },
-        {
-            // Bool windows: logical-or accumulation.
-            let mut out = vec![false; numel(out_shape)];
-            let src = y.buffer().as_slice::<bool>();
-            for_each_row(
-                y.shape(),
-                [y.strides(), &wstr],
-                [y.offset(), 0],
-                |[p, q], n, [sp, sq]| {
-                    let (mut p, mut q) = (p as isize, q as isize);
-                    for _ in 0..n {
-                        out[q as usize] |= src[p as usize];
-                        p += sp;
-                        q += sq;
-                    }
-                },
-            );
-            Array::from_vec(out, out_shape.to_vec())
-        }
+        { accumulate_windows::<T>(y, &wstr, n, out_shape, <T as Num>::add) },
+        // Bool windows: logical-or accumulation.
+        accumulate_windows::<bool>(y, &wstr, n, out_shape, |a, b| a | b)
     )
+}
+
+/// Adds (with `add`) every element of `y` into a zeroed output at the
+/// positions given by the window strides `wstr`.
+fn accumulate_windows<T: BufferElement>(
+    y: &Array,
+    wstr: &[isize],
+    n: usize,
+    out_shape: &[usize],
+    add: impl Fn(T, T) -> T,
+) -> Array {
+    let mut out = vec![T::default(); n];
+    let src = y.buffer().as_slice::<T>();
+    for_each_row(
+        y.shape(),
+        [y.strides(), wstr],
+        [y.offset(), 0],
+        |[p, q], len, [sp, sq]| {
+            let (mut p, mut q) = (p as isize, q as isize);
+            for _ in 0..len {
+                let o = &mut out[q as usize];
+                *o = add(*o, src[p as usize]);
+                p += sp;
+                q += sq;
+            }
+        },
+    );
+    Array::from_vec(out, out_shape.to_vec())
 }

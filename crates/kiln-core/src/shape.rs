@@ -69,11 +69,6 @@ pub fn unravel(mut flat: usize, shape: &[usize], out: &mut [usize]) {
     }
 }
 
-/// Formats a shape as `[2, 3]`.
-pub fn fmt_shape(shape: &[usize]) -> String {
-    format!("{shape:?}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -67,8 +67,11 @@ impl Array {
     }
 
     /// True if the elements are the buffer range `offset..offset+numel` in
-    /// row-major order.
+    /// row-major order (always true for an empty array).
     pub fn is_contiguous(&self) -> bool {
+        if self.shape.contains(&0) {
+            return true;
+        }
         let mut expect = 1isize;
         for (&d, &s) in self.shape.iter().zip(&self.strides).rev() {
             if d != 1 && s != expect {
@@ -81,32 +84,66 @@ impl Array {
 
     /// The elements as a slice when the layout is contiguous.
     pub fn contiguous_slice<T: BufferElement>(&self) -> Option<&[T]> {
-        if self.is_contiguous() {
+        if self.numel() == 0 {
+            // A view may start past its buffer's end when it is empty.
+            Some(&self.buf.as_slice::<T>()[..0])
+        } else if self.is_contiguous() {
             Some(&self.buf.as_slice::<T>()[self.offset..self.offset + self.numel()])
         } else {
             None
         }
     }
 
-    /// The elements in row-major order, copied into a new vector.
+    /// The elements in row-major order, copied into a new vector. Large
+    /// strided copies are split over threads along the leading dims.
     pub fn to_vec<T: BufferElement>(&self) -> Vec<T> {
         if let Some(s) = self.contiguous_slice::<T>() {
-            return s.to_vec();
+            let mut out = crate::pool::take::<T>(s.len());
+            out.copy_from_slice(s);
+            return out;
         }
         let data = self.buf.as_slice::<T>();
-        let mut out = Vec::with_capacity(self.numel());
-        for_each_row(
-            &self.shape,
-            [&self.strides],
-            [self.offset],
-            |[o], n, [s]| {
-                let mut p = o as isize;
-                for _ in 0..n {
-                    out.push(data[p as usize]);
-                    p += s;
+        let n = self.numel();
+        // Leading dims whose product gives enough tasks for the threads.
+        let rank = self.shape.len();
+        let mut lead = 0;
+        let mut tasks = 1;
+        while n >= crate::cpu::elementwise::PARALLEL_THRESHOLD && lead + 1 < rank && tasks < 64 {
+            tasks *= self.shape[lead];
+            lead += 1;
+        }
+        if tasks < 2 {
+            let mut out = crate::pool::take_empty::<T>(n);
+            copy_rows(data, &self.shape, &self.strides, self.offset, &mut out);
+            return out;
+        }
+        let (outer, inner) = (&self.shape[..lead], &self.shape[lead..]);
+        let mut out = crate::pool::take::<T>(n);
+        use rayon::prelude::*;
+        out.par_chunks_mut(n / tasks)
+            .enumerate()
+            .for_each(|(t, dst)| {
+                // Unravel task `t` over the leading dims.
+                let (mut rest, mut base) = (t, self.offset as isize);
+                for d in (0..lead).rev() {
+                    base += (rest % outer[d]) as isize * self.strides[d];
+                    rest /= outer[d];
                 }
-            },
-        );
+                let mut k = 0;
+                for_each_row(
+                    inner,
+                    [&self.strides[lead..]],
+                    [base as usize],
+                    |[o], len, [s]| {
+                        let mut p = o as isize;
+                        for v in &mut dst[k..k + len] {
+                            *v = data[p as usize];
+                            p += s;
+                        }
+                        k += len;
+                    },
+                );
+            });
         out
     }
 
@@ -209,6 +246,27 @@ impl Array {
             offset: base.offset,
         }
     }
+}
+
+/// Appends the elements of the strided layout to `out`, row-major.
+fn copy_rows<T: Copy>(
+    data: &[T],
+    shape: &[usize],
+    strides: &[isize],
+    offset: usize,
+    out: &mut Vec<T>,
+) {
+    for_each_row(shape, [strides], [offset], |[o], n, [s]| {
+        if s == 1 {
+            out.extend_from_slice(&data[o..o + n]);
+            return;
+        }
+        let mut p = o as isize;
+        for _ in 0..n {
+            out.push(data[p as usize]);
+            p += s;
+        }
+    });
 }
 
 /// Calls `f(offsets, len, inner_strides)` once per innermost row of `shape`

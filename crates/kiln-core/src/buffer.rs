@@ -153,11 +153,13 @@ macro_rules! with_num_dtype {
 }
 
 /// Conversion between a `Vec<T>` and a [`Buffer`], for each element type.
-pub trait BufferElement: Element {
+pub trait BufferElement: Element + crate::pool::Pooled {
     /// Wraps a vector.
     fn into_buffer(v: Vec<Self>) -> Buffer;
     /// Borrows the vector if the buffer holds this type.
     fn slice(b: &Buffer) -> Option<&[Self]>;
+    /// Borrows the vector mutably if the buffer holds this type.
+    fn vec_mut(b: &mut Buffer) -> Option<&mut Vec<Self>>;
 }
 
 macro_rules! impl_buffer_element {
@@ -167,6 +169,12 @@ macro_rules! impl_buffer_element {
                 Buffer::$v(v)
             }
             fn slice(b: &Buffer) -> Option<&[Self]> {
+                match b {
+                    Buffer::$v(v) => Some(v),
+                    _ => None,
+                }
+            }
+            fn vec_mut(b: &mut Buffer) -> Option<&mut Vec<Self>> {
                 match b {
                     Buffer::$v(v) => Some(v),
                     _ => None,
@@ -187,6 +195,18 @@ impl_buffer_element!(f16, F16);
 impl_buffer_element!(bf16, BF16);
 impl_buffer_element!(f32, F32);
 impl_buffer_element!(f64, F64);
+
+/// A dropped buffer hands its vector to the caching allocator
+/// ([`crate::pool`]) so the next kernel of the same size reuses its pages.
+impl Drop for Buffer {
+    fn drop(&mut self) {
+        with_dtype!(self.dtype(), T, {
+            if let Some(v) = T::vec_mut(self) {
+                crate::pool::give(std::mem::take(v));
+            }
+        })
+    }
+}
 
 impl Buffer {
     /// The dtype of the elements.

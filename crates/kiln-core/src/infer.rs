@@ -5,7 +5,7 @@
 //! caller's line) when it fails, so misuse is reported where it is written.
 
 use crate::dtype::{DType, Kind};
-use crate::primitive::{BinaryOp, Primitive, ReduceOp, UnaryOp};
+use crate::primitive::{BinaryOp, LastAxisOp, Primitive, ReduceOp, UnaryOp};
 use crate::shape::{broadcastable_to, numel};
 
 /// Shape and dtype of one input or output.
@@ -273,6 +273,19 @@ pub fn infer(prim: &Primitive, inputs: &[Sig]) -> Result<(Vec<usize>, DType), St
                 return Err(format!("axis {axis} out of range for rank {}", s0.len()));
             }
             Ok((s0.to_vec(), DType::I64))
+        }
+        LastAxis(op) => {
+            if !d0.is_float() {
+                return Err(format!("does not support dtype {d0} (float dtypes only)"));
+            }
+            if s0.is_empty() {
+                return Err("needs an input of rank >= 1 (it works along the last axis)".into());
+            }
+            let mut out = s0.to_vec();
+            if *op == LastAxisOp::LogSumExp {
+                *out.last_mut().unwrap() = 1;
+            }
+            Ok((out, d0))
         }
         Matmul => {
             let (s1, d1) = inputs[1];

@@ -17,6 +17,7 @@ pub mod error;
 pub mod eval;
 pub mod infer;
 pub mod ops;
+pub mod pool;
 pub mod primitive;
 pub mod random;
 pub mod reference;

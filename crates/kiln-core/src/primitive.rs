@@ -120,6 +120,27 @@ pub enum ScanOp {
     Prod,
 }
 
+/// Single-pass row kernels of [`Primitive::LastAxis`], each a function of
+/// one row (the last axis) of a float input. Computed in `f32` for
+/// f16/bf16/f32 and in `f64` for f64, rounded once to the dtype.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum LastAxisOp {
+    /// `exp(x - max) / sum(exp(x - max))`. A row with +inf or NaN gives NaN
+    /// where the composite does (`inf - inf`); an all -inf row gives NaN.
+    Softmax,
+    /// `(x - max) - log(sum(exp(x - max)))`.
+    LogSoftmax,
+    /// `log(sum(exp(x)))`, the last dim kept with size 1. Shifted by the row
+    /// maximum when it is finite (by 0 otherwise), so an all -inf (or empty)
+    /// row gives -inf, a row with +inf gives +inf and NaN propagates.
+    LogSumExp,
+    /// `(x - mean) / sqrt(var + eps)` with the biased variance (two passes:
+    /// mean, then the mean squared deviation). No affine weight or bias.
+    LayerNorm { eps: f64 },
+    /// `x / sqrt(mean(x^2) + eps)`. No affine weight.
+    RmsNorm { eps: f64 },
+}
+
 /// Distributions of [`Primitive::Random`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Distribution {
@@ -216,6 +237,11 @@ pub enum Primitive {
     /// `(x) -> i64` indices that sort `x` along `axis` (stable; NaN last in
     /// ascending order, first in descending order).
     Argsort { axis: usize, descending: bool },
+    /// `(x: [..., n]) -> y`: a row function along the last axis (see
+    /// [`LastAxisOp`]). Float dtypes only, rank >= 1; `y` has `x`'s shape
+    /// and dtype, except `LogSumExp`, whose last dim becomes 1. An empty
+    /// last axis gives an empty output (`LogSumExp`: -inf per row).
+    LastAxis(LastAxisOp),
     /// `(a: [..., m, k], b: [..., k, n]) -> [..., m, n]`, batch dims equal,
     /// both of one numeric dtype (not bool). Ints accumulate in their dtype.
     Matmul,
@@ -343,6 +369,13 @@ impl Primitive {
                 ScanOp::Prod => "cumprod",
             },
             Argsort { .. } => "argsort",
+            LastAxis(op) => match op {
+                LastAxisOp::Softmax => "softmax",
+                LastAxisOp::LogSoftmax => "log_softmax",
+                LastAxisOp::LogSumExp => "logsumexp",
+                LastAxisOp::LayerNorm { .. } => "layer_norm",
+                LastAxisOp::RmsNorm { .. } => "rms_norm",
+            },
             Matmul => "matmul",
             Random { dist, .. } => match dist {
                 Distribution::Uniform => "random_uniform",
@@ -421,6 +454,10 @@ impl fmt::Display for Primitive {
             }
             Random { shape, dtype, .. } => write!(f, "[shape={shape:?} dtype={dtype}]"),
             Custom(rule) => write!(f, "[rule={}]", rule.0.name()),
+            LastAxis(LastAxisOp::LayerNorm { eps } | LastAxisOp::RmsNorm { eps }) => {
+                write!(f, "[eps={eps}]")
+            }
+            LastAxis(_) => Ok(()),
             Unary(_) | Binary(_) | Compare(_) | Select | Matmul | StopGradient => Ok(()),
         }
     }

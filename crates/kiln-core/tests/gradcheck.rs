@@ -1515,3 +1515,50 @@ fn second_order_prod_with_zeros() {
         ))
     });
 }
+
+const LAST_AXIS_OPS: [LastAxisOp; 5] = [
+    LastAxisOp::Softmax,
+    LastAxisOp::LogSoftmax,
+    LastAxisOp::LogSumExp,
+    LastAxisOp::LayerNorm { eps: 1e-3 },
+    LastAxisOp::RmsNorm { eps: 1e-3 },
+];
+
+#[test]
+fn last_axis() {
+    check_all("last axis", 24 * LAST_AXIS_OPS.len(), Via::Vjp, |rng, i| {
+        let op = LAST_AXIS_OPS[i % LAST_AXIS_OPS.len()];
+        let rank = 1 + rng.below(3);
+        let mut shape = rng.shape(rank);
+        if rng.chance(0.2) {
+            *shape.last_mut().unwrap() = 1;
+        }
+        let gen: Box<dyn Fn(&mut Rng) -> f64> = match op {
+            // Large magnitudes: the rules must not overflow either.
+            LastAxisOp::Softmax | LastAxisOp::LogSoftmax | LastAxisOp::LogSumExp
+                if rng.chance(0.3) =>
+            {
+                Box::new(range(95.0, 101.0))
+            }
+            _ => Box::new(range(-3.0, 3.0)),
+        };
+        let x = f64s(rng, &shape, &*gen);
+        Some(all_diff(Primitive::LastAxis(op), vec![x]))
+    });
+}
+
+#[test]
+fn second_order_last_axis() {
+    check_all(
+        "second order last axis",
+        6 * LAST_AXIS_OPS.len(),
+        Via::Second,
+        |rng, i| {
+            let op = LAST_AXIS_OPS[i % LAST_AXIS_OPS.len()];
+            let rank = 1 + rng.below(2);
+            let shape: Vec<usize> = (0..rank).map(|_| 1 + rng.below(4)).collect();
+            let x = f64s(rng, &shape, &range(-2.0, 2.0));
+            Some(all_diff(Primitive::LastAxis(op), vec![x]))
+        },
+    );
+}

@@ -41,6 +41,10 @@ enum Values {
     Positive,
     /// Small non-negative integers (exponents).
     SmallInt,
+    /// Floats of either sign up to 100 in magnitude (overflow of a naive exp).
+    Wide,
+    /// Floats within 3 of 100 (cancellation in a naive variance).
+    Offset,
 }
 
 fn value(rng: &mut Rng, dtype: DType, how: Values) -> f64 {
@@ -52,6 +56,8 @@ fn value(rng: &mut Rng, dtype: DType, how: Values) -> f64 {
             }
             Values::Positive => 0.25 + 2.0 * rng.unit(),
             Values::SmallInt => rng.below(4) as f64,
+            Values::Wide => 200.0 * rng.unit() - 100.0,
+            Values::Offset => 97.0 + 6.0 * rng.unit(),
             // Repeated values exercise ties in sorts and arg-reductions.
             _ if rng.chance(0.1) => 1.5,
             _ => 6.0 * rng.unit() - 3.0,
@@ -742,5 +748,156 @@ fn large_inputs_take_the_parallel_paths() {
             slack: 2000.0,
         })
         .unwrap();
+    }
+}
+
+/// Tolerance multiplier for a `LastAxis` case on `x`: the rounding of the
+/// compute type amplified by the op's conditioning (the layer norm's mean
+/// subtraction costs `max|x| / sqrt(var + eps)`; sums grow with the row).
+fn last_axis_slack(op: LastAxisOp, x: &Array) -> f64 {
+    let n = *x.shape().last().unwrap();
+    let growth = 4.0 * (1.0 + (n.max(1) as f64).log2());
+    let LastAxisOp::LayerNorm { eps } = op else {
+        return growth;
+    };
+    if n == 0 {
+        return growth;
+    }
+    let vals = x.to_f64_vec();
+    let mut cond: f64 = 1.0;
+    for row in vals.chunks(n) {
+        if row.iter().any(|v| !v.is_finite()) {
+            continue;
+        }
+        let mean = row.iter().sum::<f64>() / n as f64;
+        let var = row.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n as f64;
+        let big = row.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        cond = cond.max(big / (var + eps).sqrt());
+    }
+    growth * (1.0 + cond)
+}
+
+fn last_axis_ops(rng: &mut Rng) -> LastAxisOp {
+    let eps = rng.pick(&[1e-5, 1e-2]);
+    rng.pick(&[
+        LastAxisOp::Softmax,
+        LastAxisOp::LogSoftmax,
+        LastAxisOp::LogSumExp,
+        LastAxisOp::LayerNorm { eps },
+        LastAxisOp::RmsNorm { eps },
+    ])
+}
+
+#[test]
+fn last_axis_rows() {
+    check_all("last_axis", |rng| {
+        let op = last_axis_ops(rng);
+        let rank = 1 + rng.below(3);
+        let mut shape = rng.shape(rank);
+        // Long rows (past the lane width, with a tail) and rows of one.
+        match rng.below(6) {
+            0 => *shape.last_mut().unwrap() = 1,
+            1 => *shape.last_mut().unwrap() = 17 + rng.below(300),
+            _ => {}
+        }
+        let d = rng.pick(&float_dtypes());
+        let how = rng.pick(&[Values::Any, Values::Finite, Values::Wide, Values::Offset]);
+        let x = input(rng, &shape, d, how);
+        let slack = last_axis_slack(op, &x);
+        Some(Case {
+            prim: Primitive::LastAxis(op),
+            inputs: vec![x],
+            slack,
+        })
+    });
+}
+
+#[test]
+fn last_axis_edges() {
+    let inf = f64::INFINITY;
+    let rows: [&[f64]; 6] = [
+        &[-inf, -inf, -inf],
+        &[inf, 1.0, 2.0],
+        &[f64::NAN, 1.0, 2.0],
+        &[-inf, 0.0, 1.0],
+        &[1000.0, 1000.0, 999.0],
+        &[-1000.0, -1000.0, -1001.0],
+    ];
+    for d in float_dtypes() {
+        for r in rows {
+            for op in [
+                LastAxisOp::Softmax,
+                LastAxisOp::LogSoftmax,
+                LastAxisOp::LogSumExp,
+                LastAxisOp::LayerNorm { eps: 1e-5 },
+                LastAxisOp::RmsNorm { eps: 1e-5 },
+            ] {
+                let x = Array::new(Buffer::from_f64_slice(d, r), vec![1, r.len()]);
+                let slack = last_axis_slack(op, &x);
+                run(&Case {
+                    prim: Primitive::LastAxis(op),
+                    inputs: vec![x],
+                    slack,
+                })
+                .unwrap();
+            }
+        }
+        // Empty rows: an empty output, or -inf per row for logsumexp.
+        let x = Array::new(Buffer::from_f64_slice(d, &[]), vec![3, 0]);
+        let l = Tensor::from_op(
+            Primitive::LastAxis(LastAxisOp::LogSumExp),
+            vec![Tensor::from_array(x.clone())],
+        );
+        assert_eq!(l.shape(), &[3, 1]);
+        assert_eq!(l.to_f64_vec().unwrap(), vec![f64::NEG_INFINITY; 3]);
+        let s = Tensor::from_op(
+            Primitive::LastAxis(LastAxisOp::Softmax),
+            vec![Tensor::from_array(x)],
+        );
+        assert_eq!(s.shape(), &[3, 0]);
+    }
+    // Rank 0 and int inputs are rejected.
+    let bad = std::panic::catch_unwind(|| {
+        Tensor::from_op(
+            Primitive::LastAxis(LastAxisOp::Softmax),
+            vec![Tensor::scalar(1.0f32)],
+        )
+    });
+    assert!(bad.is_err());
+    let bad = std::panic::catch_unwind(|| {
+        Tensor::from_op(
+            Primitive::LastAxis(LastAxisOp::Softmax),
+            vec![Tensor::from_vec(vec![1i32, 2], &[2]).unwrap()],
+        )
+    });
+    assert!(bad.is_err());
+}
+
+#[test]
+fn last_axis_large_inputs_take_the_parallel_path() {
+    // Many short rows, few long rows (one task per row), rows of one, with
+    // contiguous and strided layouts, in f32 and a half type.
+    let mut rng = Rng(23);
+    let shapes: [&[usize]; 4] = [&[300, 301], &[3, 40_000], &[70_000, 1], &[2, 150, 260]];
+    for shape in shapes {
+        for d in [DType::F32, DType::BF16, DType::F64] {
+            let how = rng.pick(&[Values::Finite, Values::Wide]);
+            let x = input(&mut rng, shape, d, how);
+            for op in [
+                LastAxisOp::Softmax,
+                LastAxisOp::LogSoftmax,
+                LastAxisOp::LogSumExp,
+                LastAxisOp::LayerNorm { eps: 1e-5 },
+                LastAxisOp::RmsNorm { eps: 1e-5 },
+            ] {
+                let slack = last_axis_slack(op, &x);
+                run(&Case {
+                    prim: Primitive::LastAxis(op),
+                    inputs: vec![x.clone()],
+                    slack,
+                })
+                .unwrap();
+            }
+        }
     }
 }

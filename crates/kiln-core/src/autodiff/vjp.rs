@@ -10,7 +10,7 @@
 use crate::dtype::DType;
 use crate::ops::creation::zeros;
 use crate::ops::elementwise::where_;
-use crate::primitive::{BinaryOp, Primitive, ReduceOp, ScanOp, UnaryOp};
+use crate::primitive::{BinaryOp, LastAxisOp, Primitive, ReduceOp, ScanOp, UnaryOp};
 use crate::tensor::Tensor;
 
 fn op(prim: Primitive, inputs: Vec<Tensor>) -> Tensor {
@@ -325,6 +325,47 @@ fn cumprod_vjp(x: &Tensor, g: &Tensor, axis: usize, reverse: bool) -> Tensor {
     flip(&op(Primitive::Permute(inverse), vec![d]))
 }
 
+/// Cotangent of the input of a `LastAxis` row function with input `x`,
+/// output `y` and cotangent `g`. Half floats are computed in `f32` (as the
+/// forward kernel is) and the result cast back. Each rule uses the
+/// primitive's output `y`, so differentiating it again reuses this rule.
+fn last_axis_vjp(l: LastAxisOp, x: &Tensor, y: &Tensor, g: &Tensor) -> Tensor {
+    let d = x.dtype();
+    let cd = match d {
+        DType::F16 | DType::BF16 => DType::F32,
+        d => d,
+    };
+    let (x, y, g) = (x.astype(cd), y.astype(cd), g.astype(cd));
+    let last = x.ndim() - 1;
+    let n = x.shape()[last] as f64;
+    // Sum and mean over the last axis, kept with size 1.
+    let sum = |t: &Tensor| {
+        op(
+            Primitive::Reduce {
+                op: ReduceOp::Sum,
+                axes: vec![last],
+            },
+            vec![t.clone()],
+        )
+    };
+    let mean = |t: &Tensor| sum(t) / n;
+    let dx = match l {
+        LastAxisOp::Softmax => &y * (&g - sum(&(&g * &y))),
+        LastAxisOp::LogSoftmax => &g - y.exp() * sum(&g),
+        LastAxisOp::LogSumExp => &g * (&x - &y).exp(),
+        LastAxisOp::LayerNorm { eps } => {
+            let c = &x - mean(&x);
+            let r = (mean(&(&c * &c)) + eps).rsqrt();
+            r * (&g - mean(&g) - &y * mean(&(&g * &y)))
+        }
+        LastAxisOp::RmsNorm { eps } => {
+            let r = (mean(&(&x * &x)) + eps).rsqrt();
+            r * (&g - &y * mean(&(&g * &y)))
+        }
+    };
+    dx.astype(d)
+}
+
 /// The VJP of `prim` applied to `inputs` giving `y`, at cotangent `g`.
 pub fn vjp(prim: &Primitive, inputs: &[Tensor], y: &Tensor, g: &Tensor) -> Vec<Option<Tensor>> {
     use Primitive::*;
@@ -443,6 +484,7 @@ pub fn vjp(prim: &Primitive, inputs: &[Tensor], y: &Tensor, g: &Tensor) -> Vec<O
             ),
             ScanOp::Prod => cumprod_vjp(x, g, *axis, *reverse),
         })],
+        LastAxis(l) => vec![Some(last_axis_vjp(*l, x, y, g))],
         Matmul => vec![
             Some(op(Matmul, vec![g.clone(), swap_last(&inputs[1])])),
             Some(op(Matmul, vec![swap_last(x), g.clone()])),

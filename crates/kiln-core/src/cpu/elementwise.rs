@@ -5,6 +5,7 @@
 //! are split over threads.
 
 use super::scalar::{FloatCompute, Num, Ordered, Real};
+use super::simd;
 use crate::array::{for_each_row, Array};
 use crate::buffer::BufferElement;
 use crate::dtype::{DType, Element};
@@ -19,22 +20,23 @@ const CHUNK: usize = 1 << 14;
 /// `f` applied to every element of `a`, row-major.
 pub fn map1<T: BufferElement, U: BufferElement>(a: &Array, f: impl Fn(T) -> U + Sync) -> Vec<U> {
     if let Some(s) = a.contiguous_slice::<T>() {
+        let mut out = crate::pool::take::<U>(s.len());
         if s.len() >= PARALLEL_THRESHOLD {
-            let mut out = vec![U::default(); s.len()];
             out.par_chunks_mut(CHUNK)
                 .zip(s.par_chunks(CHUNK))
-                .for_each(|(o, i)| {
-                    for (o, &x) in o.iter_mut().zip(i) {
-                        *o = f(x);
-                    }
-                });
-            return out;
+                .for_each(|(o, i)| simd::map_slice(i, o, &f));
+        } else {
+            simd::map_slice(s, &mut out, &f);
         }
-        return s.iter().map(|&x| f(x)).collect();
+        return out;
     }
     let src = a.buffer().as_slice::<T>();
-    let mut out = Vec::with_capacity(a.numel());
+    let mut out = crate::pool::take_empty::<U>(a.numel());
     for_each_row(a.shape(), [a.strides()], [a.offset()], |[o], n, [st]| {
+        if st == 1 {
+            out.extend(src[o..o + n].iter().map(|&x| f(x)));
+            return;
+        }
         let mut p = o as isize;
         for _ in 0..n {
             out.push(f(src[p as usize]));
@@ -51,18 +53,15 @@ pub fn map2<T: BufferElement, V: BufferElement, U: BufferElement>(
     f: impl Fn(T, V) -> U + Sync,
 ) -> Vec<U> {
     if let (Some(x), Some(y)) = (a.contiguous_slice::<T>(), b.contiguous_slice::<V>()) {
+        let mut out = crate::pool::take::<U>(x.len());
         if x.len() >= PARALLEL_THRESHOLD {
-            let mut out = vec![U::default(); x.len()];
             out.par_chunks_mut(CHUNK)
                 .zip(x.par_chunks(CHUNK).zip(y.par_chunks(CHUNK)))
-                .for_each(|(o, (xs, ys))| {
-                    for ((o, &p), &q) in o.iter_mut().zip(xs).zip(ys) {
-                        *o = f(p, q);
-                    }
-                });
-            return out;
+                .for_each(|(o, (xs, ys))| simd::zip_slice(xs, ys, o, &f));
+        } else {
+            simd::zip_slice(x, y, &mut out, &f);
         }
-        return x.iter().zip(y).map(|(&p, &q)| f(p, q)).collect();
+        return out;
     }
     // A contiguous operand against a broadcast scalar (`x * 0.5`): one value
     // for the whole loop instead of the strided walk.
@@ -73,12 +72,26 @@ pub fn map2<T: BufferElement, V: BufferElement, U: BufferElement>(
         return map1::<V, U>(b, |q| f(p, q));
     }
     let (sa, sb) = (a.buffer().as_slice::<T>(), b.buffer().as_slice::<V>());
-    let mut out = Vec::with_capacity(a.numel());
+    let mut out = crate::pool::take_empty::<U>(a.numel());
     for_each_row(
         a.shape(),
         [a.strides(), b.strides()],
         [a.offset(), b.offset()],
         |[oa, ob], n, [ta, tb]| {
+            if ta == 1 && tb == 1 {
+                out.extend(
+                    sa[oa..oa + n]
+                        .iter()
+                        .zip(&sb[ob..ob + n])
+                        .map(|(&p, &q)| f(p, q)),
+                );
+                return;
+            }
+            if ta == 1 && tb == 0 {
+                let q = sb[ob];
+                out.extend(sa[oa..oa + n].iter().map(|&p| f(p, q)));
+                return;
+            }
             let (mut p, mut q) = (oa as isize, ob as isize);
             for _ in 0..n {
                 out.push(f(sa[p as usize], sb[q as usize]));
@@ -146,7 +159,9 @@ pub fn unary(op: UnaryOp, a: &Array) -> Array {
                     };
                 }
                 Array::from_vec(
-                    per_op!(Exp, Log, Sqrt, Rsqrt, Tanh, Sigmoid, Recip, Neg, Abs, Sin, Cos),
+                    per_op!(
+                        Exp, Expm1, Log, Sqrt, Rsqrt, Tanh, Sigmoid, Recip, Neg, Abs, Sin, Cos, Erf
+                    ),
                     shape,
                 )
             },
@@ -198,23 +213,79 @@ pub fn compare(op: CompareOp, a: &Array, b: &Array) -> Array {
     use CompareOp::*;
     let shape = a.shape().to_vec();
     crate::with_dtype!(a.dtype(), T, {
-        let f: fn(T, T) -> bool = match op {
-            Eq => |x, y| x == y,
-            Ne => |x, y| x != y,
-            Lt => |x, y| x < y,
-            Le => |x, y| x <= y,
-            Gt => |x, y| x > y,
-            Ge => |x, y| x >= y,
+        // One closure per op so each loop is monomorphised and vectorized.
+        let out = match op {
+            Eq => map2::<T, T, bool>(a, b, |x, y| x == y),
+            Ne => map2::<T, T, bool>(a, b, |x, y| x != y),
+            Lt => map2::<T, T, bool>(a, b, |x, y| x < y),
+            Le => map2::<T, T, bool>(a, b, |x, y| x <= y),
+            Gt => map2::<T, T, bool>(a, b, |x, y| x > y),
+            Ge => map2::<T, T, bool>(a, b, |x, y| x >= y),
         };
-        Array::from_vec(map2::<T, T, bool>(a, b, f), shape)
+        Array::from_vec(out, shape)
     })
+}
+
+/// An operand of [`select`]: contiguous data or one broadcast value.
+#[derive(Clone, Copy)]
+enum Operand<'a, T> {
+    Slice(&'a [T]),
+    Scalar(T),
+}
+
+impl<'a, T: BufferElement> Operand<'a, T> {
+    fn of(a: &'a Array) -> Option<Self> {
+        broadcast_scalar::<T>(a)
+            .map(Operand::Scalar)
+            .or_else(|| a.contiguous_slice::<T>().map(Operand::Slice))
+    }
+
+    /// Elements `start..start + len`.
+    fn part(self, start: usize, len: usize) -> Self {
+        match self {
+            Operand::Slice(s) => Operand::Slice(&s[start..start + len]),
+            scalar => scalar,
+        }
+    }
+}
+
+/// `dst[i] = if c[i] { a[i] } else { b[i] }` for contiguous or scalar operands.
+fn select_part<T: BufferElement>(c: &[bool], a: Operand<T>, b: Operand<T>, dst: &mut [T]) {
+    use Operand::*;
+    match (a, b) {
+        (Slice(x), Slice(y)) => {
+            simd::zip3_slice(c, x, y, dst, &|c: bool, p: T, q: T| if c { p } else { q })
+        }
+        (Slice(x), Scalar(q)) => simd::zip_slice(c, x, dst, &|c: bool, p: T| if c { p } else { q }),
+        (Scalar(p), Slice(y)) => simd::zip_slice(c, y, dst, &|c: bool, q: T| if c { p } else { q }),
+        (Scalar(p), Scalar(q)) => simd::map_slice(c, dst, &|c: bool| if c { p } else { q }),
+    }
 }
 
 /// `a` where `cond` else `b`.
 pub fn select(cond: &Array, a: &Array, b: &Array) -> Array {
     let shape = a.shape().to_vec();
-    let c = cond.to_vec::<bool>();
     crate::with_dtype!(a.dtype(), T, {
+        if let (Some(c), Some(x), Some(y)) = (
+            cond.contiguous_slice::<bool>(),
+            Operand::<T>::of(a),
+            Operand::<T>::of(b),
+        ) {
+            let mut out = crate::pool::take::<T>(c.len());
+            if c.len() >= PARALLEL_THRESHOLD {
+                out.par_chunks_mut(CHUNK)
+                    .zip(c.par_chunks(CHUNK))
+                    .enumerate()
+                    .for_each(|(i, (o, c))| {
+                        let (x, y) = (x.part(i * CHUNK, c.len()), y.part(i * CHUNK, c.len()));
+                        select_part(c, x, y, o)
+                    });
+            } else {
+                select_part(c, x, y, &mut out);
+            }
+            return Array::from_vec(out, shape);
+        }
+        let c = cond.to_vec::<bool>();
         let (x, y) = (a.to_vec::<T>(), b.to_vec::<T>());
         let out: Vec<T> = c
             .iter()

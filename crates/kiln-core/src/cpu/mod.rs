@@ -8,7 +8,10 @@ pub mod elementwise;
 pub mod matmul;
 pub mod movement;
 pub mod reduce;
+pub mod rows;
 pub mod scalar;
+pub mod simd;
+pub mod vmath;
 
 use crate::array::Array;
 use crate::dtype::DType;
@@ -56,6 +59,7 @@ pub fn execute(
         ArgReduce { op, axis } => reduce::arg_reduce(x, *op, *axis, out_shape),
         Scan { op, axis, reverse } => reduce::scan(x, *op, *axis, *reverse),
         Argsort { axis, descending } => reduce::argsort(x, *axis, *descending),
+        LastAxis(op) => rows::last_axis(x, *op, out_shape),
         Matmul => matmul::matmul(x, &inputs[1], out_shape),
     })
     .inspect(|a: &Array| debug_assert_eq!(a.dtype(), out_dtype))

@@ -4,6 +4,7 @@
 //! over contiguous rows; rows are split over threads when there are many.
 
 use super::scalar::{FloatCompute, Num, Ordered};
+use super::simd;
 use crate::array::Array;
 use crate::buffer::BufferElement;
 use crate::dtype::Element;
@@ -36,73 +37,170 @@ fn per_row<T: Sync, U: Send + Default + Clone>(
     }
 }
 
-/// Sum of a float row in its compute type, with 8 partial sums for accuracy
-/// and speed.
-fn float_sum<T: FloatCompute>(row: &[T]) -> T
+/// `a` seen as `[outer, reduced, inner]` (its element counts) when it is
+/// contiguous and `axes` are consecutive, so reductions need no copy.
+fn split3(a: &Array, axes: &[usize]) -> Option<(usize, usize, usize)> {
+    let (&first, &last) = (axes.iter().min()?, axes.iter().max()?);
+    if !a.is_contiguous() || last - first + 1 != axes.len() {
+        return None;
+    }
+    let sh = a.shape();
+    let outer = sh[..first].iter().product();
+    let red = sh[first..=last].iter().product();
+    let inner = sh[last + 1..].iter().product();
+    Some((outer, red, inner))
+}
+
+/// Elements per parallel task in the reductions.
+const TASK: usize = 1 << 15;
+/// Output columns per task when reducing over a leading axis.
+const COLS: usize = 512;
+
+/// Reduces contiguous `x` laid out as `[outer, red, inner]` over `red`:
+/// `step` folds an element into an accumulator, `merge` joins two
+/// accumulators, `finish` makes the output element. Rows (`inner == 1`) use
+/// lane-wise accumulators; columns (`inner > 1`) accumulate whole rows into
+/// a vector of accumulators. Work is split over threads above
+/// [`PARALLEL_THRESHOLD`](super::elementwise::PARALLEL_THRESHOLD) elements.
+fn fold_reduce<T, A, U>(
+    x: &[T],
+    (outer, red, inner): (usize, usize, usize),
+    init: A,
+    step: impl Fn(A, T) -> A + Sync,
+    merge: impl Fn(A, A) -> A + Sync,
+    finish: impl Fn(A) -> U + Sync,
+) -> Vec<U>
 where
-    T::C: std::ops::Add<Output = T::C> + Default,
+    T: BufferElement,
+    A: Copy + Send + Sync,
+    U: BufferElement,
 {
-    let mut acc = [T::C::default(); 8];
-    let chunks = row.chunks_exact(8);
-    let tail = chunks.remainder();
-    for c in chunks {
-        for i in 0..8 {
-            acc[i] = acc[i] + c[i].up();
+    let mut out = crate::pool::take::<U>(outer * inner);
+    let parallel = x.len() >= super::elementwise::PARALLEL_THRESHOLD;
+    let fold_row = |row: &[T]| -> A {
+        let lanes = simd::fold_lanes(row, init, &step);
+        lanes.into_iter().reduce(&merge).unwrap_or(init)
+    };
+    if out.is_empty() {
+        return out;
+    }
+    if red == 0 {
+        out.iter_mut().for_each(|o| *o = finish(init));
+    } else if inner == 1 && parallel && outer < 2 * rayon::current_num_threads() {
+        // Few long rows: split each row over threads.
+        for (row, o) in x.chunks(red).zip(out.iter_mut()) {
+            let parts: Vec<A> = row.par_chunks(TASK).map(fold_row).collect();
+            *o = finish(parts.into_iter().reduce(&merge).unwrap_or(init));
+        }
+    } else if inner == 1 {
+        let per_task = (TASK / red).max(1);
+        let run = |(rows, o): (&[T], &mut [U])| {
+            for (row, o) in rows.chunks(red).zip(o.iter_mut()) {
+                *o = finish(fold_row(row));
+            }
+        };
+        if parallel {
+            x.par_chunks(red * per_task)
+                .zip(out.par_chunks_mut(per_task))
+                .for_each(run);
+        } else {
+            run((x, &mut out[..]));
+        }
+    } else {
+        // Column blocks: accumulate `red` rows of `cols` values each.
+        let column_block = |o: usize, j0: usize, dst: &mut [U]| {
+            let mut acc = vec![init; dst.len()];
+            let base = o * red * inner + j0;
+            for r in 0..red {
+                let row = &x[base + r * inner..base + r * inner + dst.len()];
+                simd::update_slice(&mut acc, row, &step);
+            }
+            for (d, a) in dst.iter_mut().zip(acc) {
+                *d = finish(a);
+            }
+        };
+        if parallel {
+            out.par_chunks_mut(inner).enumerate().for_each(|(o, orow)| {
+                orow.par_chunks_mut(COLS)
+                    .enumerate()
+                    .for_each(|(c, dst)| column_block(o, c * COLS, dst))
+            });
+        } else {
+            for (o, orow) in out.chunks_mut(inner).enumerate() {
+                for (c, dst) in orow.chunks_mut(COLS).enumerate() {
+                    column_block(o, c * COLS, dst);
+                }
+            }
         }
     }
-    let mut s = T::C::default();
-    for v in acc {
-        s = s + v;
-    }
-    for &v in tail {
-        s = s + v.up();
-    }
-    T::down(s)
+    out
 }
 
 /// `Primitive::Reduce`: the output keeps reduced axes with size 1.
 pub fn reduce(a: &Array, op: ReduceOp, axes: &[usize], out_shape: &[usize]) -> Array {
     let rows = crate::shape::numel(out_shape);
     let d = a.dtype();
+    // Contiguous input, consecutive axes: fold in place. Otherwise move the
+    // axes last (a copy) and fold rows.
+    let (copy, layout);
+    let view = match split3(a, axes) {
+        Some(l) => {
+            layout = l;
+            a
+        }
+        None => {
+            let mut perm: Vec<usize> = (0..a.shape().len()).filter(|i| !axes.contains(i)).collect();
+            perm.extend_from_slice(axes);
+            let row: usize = axes.iter().map(|&i| a.shape()[i]).product();
+            copy = a.permute(&perm).contiguous();
+            layout = (rows, row, 1);
+            &copy
+        }
+    };
+    macro_rules! fold {
+        ($T:ty, $init:expr, $step:expr, $merge:expr, $finish:expr) => {{
+            let x = view.contiguous_slice::<$T>().expect("contiguous");
+            Array::from_vec(
+                fold_reduce(x, layout, $init, $step, $merge, $finish),
+                out_shape.to_vec(),
+            )
+        }};
+    }
     match op {
-        ReduceOp::Max | ReduceOp::Min => crate::with_dtype!(d, T, {
-            let (data, row) = rows_last::<T>(a, axes);
-            let f = |r: &[T]| {
-                if op == ReduceOp::Max {
-                    r.iter().fold(T::lowest(), |m, &v| T::max_nan(m, v))
-                } else {
-                    r.iter().fold(T::highest(), |m, &v| T::min_nan(m, v))
-                }
-            };
-            Array::from_vec(per_row(&data, row, rows, f), out_shape.to_vec())
+        ReduceOp::Max => crate::with_dtype!(d, T, {
+            fold!(T, T::lowest(), T::max_nan, T::max_nan, |v| v)
+        }),
+        ReduceOp::Min => crate::with_dtype!(d, T, {
+            fold!(T, T::highest(), T::min_nan, T::min_nan, |v| v)
         }),
         ReduceOp::Sum if d.is_float() => crate::with_float_dtype!(
             d,
             T,
             {
-                let (data, row) = rows_last::<T>(a, axes);
-                Array::from_vec(
-                    per_row(&data, row, rows, float_sum::<T>),
-                    out_shape.to_vec(),
+                type C = <T as FloatCompute>::C;
+                fold!(
+                    T,
+                    C::from(0.0f32),
+                    |s: C, v: T| s + v.up(),
+                    |p: C, q: C| p + q,
+                    T::down
                 )
             },
             unreachable!()
         ),
-        _ => crate::with_num_dtype!(
+        ReduceOp::Sum => crate::with_num_dtype!(
             d,
             T,
-            {
-                let (data, row) = rows_last::<T>(a, axes);
-                let f = |r: &[T]| {
-                    if op == ReduceOp::Sum {
-                        r.iter().fold(T::zero(), |s, &v| <T as Num>::add(s, v))
-                    } else {
-                        r.iter().fold(T::one(), |s, &v| <T as Num>::mul(s, v))
-                    }
-                };
-                Array::from_vec(per_row(&data, row, rows, f), out_shape.to_vec())
-            },
+            { fold!(T, T::zero(), <T as Num>::add, <T as Num>::add, |v| v) },
             unreachable!("infer rejects bool sums")
+        ),
+        ReduceOp::Prod => crate::with_num_dtype!(
+            d,
+            T,
+            // Products round to the element type at each step, like the
+            // reference evaluator.
+            { fold!(T, T::one(), <T as Num>::mul, <T as Num>::mul, |v| v) },
+            unreachable!("infer rejects bool products")
         ),
     }
 }

@@ -231,31 +231,24 @@ pub trait Real: Copy + PartialOrd {
 }
 
 macro_rules! impl_real {
-    ($t:ty) => {
+    ($t:ty, exp: $exp:expr, expm1: $expm1:expr, log: $log:expr, tanh: $tanh:expr, sigmoid: $sigmoid:expr, erf: $erf:expr) => {
         impl Real for $t {
             #[inline(always)]
             fn apply(op: UnaryOp, x: Self) -> Self {
                 use UnaryOp::*;
                 match op {
-                    Exp => x.exp(),
-                    Log => x.ln(),
+                    Exp => $exp(x),
+                    Log => $log(x),
                     Log1p => x.ln_1p(),
-                    Expm1 => x.exp_m1(),
+                    Expm1 => $expm1(x),
                     Sqrt => x.sqrt(),
                     Rsqrt => 1.0 / x.sqrt(),
                     Sin => x.sin(),
                     Cos => x.cos(),
                     Tan => x.tan(),
-                    Tanh => x.tanh(),
-                    Sigmoid => {
-                        if x >= 0.0 {
-                            1.0 / (1.0 + (-x).exp())
-                        } else {
-                            let e = x.exp();
-                            e / (1.0 + e)
-                        }
-                    }
-                    Erf => erf(x as f64) as $t,
+                    Tanh => $tanh(x),
+                    Sigmoid => $sigmoid(x),
+                    Erf => $erf(x),
                     Recip => 1.0 / x,
                     Floor => x.floor(),
                     Ceil => x.ceil(),
@@ -277,8 +270,36 @@ macro_rules! impl_real {
         }
     };
 }
-impl_real!(f32);
-impl_real!(f64);
+// f32 (and so f16/bf16) transcendentals are the branch-free polynomial
+// versions, which vectorize; f64 keeps the standard library's.
+impl_real!(
+    f32,
+    exp: super::vmath::exp,
+    expm1: super::vmath::expm1,
+    log: super::vmath::log,
+    tanh: super::vmath::tanh,
+    sigmoid: super::vmath::sigmoid,
+    erf: super::vmath::erf
+);
+impl_real!(
+    f64,
+    exp: f64::exp,
+    expm1: f64::exp_m1,
+    log: f64::ln,
+    tanh: f64::tanh,
+    sigmoid: sigmoid_f64,
+    erf: erf
+);
+
+/// `1 / (1 + e^-x)` in f64 without overflow.
+fn sigmoid_f64(x: f64) -> f64 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
+}
 
 /// The error function in f64 (relative error ~1e-15).
 ///

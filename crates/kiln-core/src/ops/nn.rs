@@ -14,7 +14,7 @@
 use super::{misuse, norm_axis};
 use crate::dtype::DType;
 use crate::ops::elementwise::where_;
-use crate::primitive::{Primitive, ReduceOp};
+use crate::primitive::{LastAxisOp, Primitive, ReduceOp};
 use crate::shape::numel;
 use crate::tensor::{describe, Tensor};
 
@@ -190,6 +190,16 @@ fn softmax_impl(op: &str, x: &Tensor, axis: i64, log: bool) -> Tensor {
     };
     let a = norm_axis(op, axis, xs.ndim());
     let xs = xs.astype(accumulate_dtype(out_dtype));
+    if a == xs.ndim() - 1 {
+        // Along the last axis: one single-pass row kernel.
+        let op = if log {
+            LastAxisOp::LogSoftmax
+        } else {
+            LastAxisOp::Softmax
+        };
+        let y = Tensor::from_op(Primitive::LastAxis(op), vec![xs]);
+        return y.astype(out_dtype).reshape(x.shape());
+    }
     let m = reduce_keep(&xs, ReduceOp::Max, vec![a]).detach();
     let shifted = &xs - &m;
     let e = shifted.exp();
@@ -242,6 +252,18 @@ fn norm_dtype(x: &Tensor, params: &[Option<&Tensor>]) -> DType {
         .fold(x.dtype().to_float(), |d, p| d.promote(p.dtype()).to_float())
 }
 
+/// A `LastAxis` norm over the trailing `normalized_shape` dims of `x`
+/// (any number of them, none included): flattened into one last axis, the
+/// row kernel, and the shape restored.
+#[track_caller]
+fn norm_rows(x: &Tensor, normalized_shape: &[usize], op: LastAxisOp) -> Tensor {
+    let lead = x.ndim() - normalized_shape.len();
+    let mut rows = x.shape()[..lead].to_vec();
+    rows.push(numel(normalized_shape));
+    let y = Tensor::from_op(Primitive::LastAxis(op), vec![x.reshape(rows)]);
+    y.reshape(x.shape())
+}
+
 /// Layer normalization (`torch.nn.functional.layer_norm`): over the
 /// trailing dims given by `normalized_shape`,
 /// `(x - mean) / sqrt(var + eps) * weight + bias` with the biased variance.
@@ -264,11 +286,11 @@ pub fn layer_norm(
     let out_dtype = norm_dtype(x, &[weight, bias]);
     let cd = accumulate_dtype(out_dtype);
     let xc = x.astype(cd);
-    let count = numel(normalized_shape) as f64;
-    let mean = reduce_keep(&xc, ReduceOp::Sum, axes.clone()) / count;
-    let centered = &xc - &mean;
-    let var = reduce_keep(&centered.square(), ReduceOp::Sum, axes) / count;
-    let mut y = centered * (var + eps).rsqrt();
+    let mut y = if axes.len() == 1 {
+        Tensor::from_op(Primitive::LastAxis(LastAxisOp::LayerNorm { eps }), vec![xc])
+    } else {
+        norm_rows(&xc, normalized_shape, LastAxisOp::LayerNorm { eps })
+    };
     if let Some(w) = weight {
         y = y * w.astype(cd);
     }
@@ -294,9 +316,12 @@ pub fn rms_norm(
     let eps = eps.unwrap_or_else(|| finfo_eps(x.dtype().to_float()));
     let cd = accumulate_dtype(out_dtype);
     let xc = x.astype(cd);
-    let count = numel(normalized_shape) as f64;
-    let ms = reduce_keep(&xc.square(), ReduceOp::Sum, axes) / count;
-    let mut y = xc * (ms + eps).rsqrt();
+    let op = LastAxisOp::RmsNorm { eps };
+    let mut y = if axes.len() == 1 {
+        Tensor::from_op(Primitive::LastAxis(op), vec![xc])
+    } else {
+        norm_rows(&xc, normalized_shape, op)
+    };
     if let Some(w) = weight {
         y = y * w.astype(cd);
     }

@@ -18,7 +18,7 @@
 use super::elementwise::where_;
 use super::{misuse, norm_axis, Axes};
 use crate::dtype::DType;
-use crate::primitive::{ArgReduceOp, Primitive, ReduceOp, ScanOp};
+use crate::primitive::{ArgReduceOp, LastAxisOp, Primitive, ReduceOp, ScanOp};
 use crate::tensor::Tensor;
 
 /// `shape` with `axes` dropped (or kept with size 1 when `keepdims`).
@@ -248,6 +248,16 @@ impl Tensor {
             return self.astype(out);
         }
         let x = self.astype(compute);
+        if self.ndim() > 0 && axes == [self.ndim() - 1] {
+            // Over the last axis only: one single-pass row kernel.
+            let l = Tensor::from_op(Primitive::LastAxis(LastAxisOp::LogSumExp), vec![x]);
+            let l = if keepdims {
+                l
+            } else {
+                l.reshape(reduced_shape(self.shape(), &axes, false))
+            };
+            return l.astype(out);
+        }
         let m = reduce_raw(&x, ReduceOp::Max, &axes, true);
         // A non-finite max (all -inf, +inf, NaN, no elements) shifts by 0,
         // so -inf rows give log(0) = -inf instead of -inf - -inf = NaN.

@@ -12,10 +12,12 @@
 //! - `scalar`: per-element math (unary, binary, compare, integer helpers, erf);
 //! - `layout`: data movement (reshape, permute, broadcast, slice, windows,
 //!   pad, concat, gather, scatter);
-//! - `reduce`: reductions, scans, argsort, matmul.
+//! - `reduce`: reductions, scans, argsort, matmul;
+//! - `rows`: the row functions of `LastAxis` (softmax, norms, logsumexp).
 
 mod layout;
 mod reduce;
+mod rows;
 mod scalar;
 #[cfg(test)]
 mod tests;
@@ -220,6 +222,7 @@ pub fn evaluate(prim: &Primitive, inputs: &[RefArray]) -> Result<RefArray, Strin
         ArgReduce { op, axis } => reduce::arg_reduce(&inputs[0], *op, *axis, &shape),
         Scan { op, axis, reverse } => reduce::scan(&inputs[0], *op, *axis, *reverse),
         Argsort { axis, descending } => reduce::argsort(&inputs[0], *axis, *descending),
+        LastAxis(op) => rows::last_axis(&inputs[0], *op, &shape),
         Matmul => reduce::matmul(&inputs[0], &inputs[1], &shape),
         Random { dist, .. } => {
             let key = [inputs[0].data[0] as u32, inputs[0].data[1] as u32];

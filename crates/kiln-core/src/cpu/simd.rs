@@ -1,0 +1,184 @@
+//! Run-time SIMD dispatch for the contiguous inner loops.
+//!
+//! The crate is compiled for baseline x86-64 (SSE2), as a library must be.
+//! The hot loops here are generic over the per-element closure and exist in
+//! several copies compiled with `#[target_feature]` (AVX-512, AVX2+FMA); the
+//! copy for the best instruction set this CPU has is chosen at run time
+//! ([`level`], detected once). The closures inline into each copy, so branch-
+//! free element functions (see [`super::vmath`]) vectorize at the full width.
+//! On aarch64 NEON is part of the baseline and the plain copy is used.
+
+use std::sync::OnceLock;
+
+/// The instruction sets the dispatcher distinguishes, weakest first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    /// The compile-time baseline (SSE2 on x86-64, NEON on aarch64).
+    Baseline,
+    /// AVX2 with FMA (x86-64).
+    Avx2,
+    /// AVX-512 F/BW/DQ/VL (x86-64).
+    Avx512,
+}
+
+/// The best level this CPU supports (detected once).
+/// `KILN_SIMD=baseline|avx2` caps it (for testing and debugging).
+pub fn level() -> Level {
+    static LEVEL: OnceLock<Level> = OnceLock::new();
+    *LEVEL.get_or_init(|| {
+        let detected = detect();
+        match std::env::var("KILN_SIMD").as_deref() {
+            Ok("baseline") => Level::Baseline,
+            Ok("avx2") => detected.min(Level::Avx2),
+            _ => detected,
+        }
+    })
+}
+
+#[cfg(target_arch = "x86_64")]
+fn detect() -> Level {
+    if is_x86_feature_detected!("avx512f")
+        && is_x86_feature_detected!("avx512bw")
+        && is_x86_feature_detected!("avx512dq")
+        && is_x86_feature_detected!("avx512vl")
+    {
+        Level::Avx512
+    } else if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+        Level::Avx2
+    } else {
+        Level::Baseline
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn detect() -> Level {
+    Level::Baseline
+}
+
+/// Defines `fn $name` that runs `$body` (with the given generics and
+/// arguments) compiled for the best available [`Level`].
+macro_rules! dispatched {
+    (
+        $(#[$meta:meta])*
+        $vis:vis fn $name:ident<$($g:ident $(: $b:path)?),*>($($arg:ident: $ty:ty),*) $(-> $ret:ty)?
+        where [$($wh:tt)*]
+        $body:block
+    ) => {
+        $(#[$meta])*
+        #[inline]
+        $vis fn $name<$($g $(: $b)?),*>($($arg: $ty),*) $(-> $ret)? where $($wh)* {
+            #[inline(always)]
+            fn body<$($g $(: $b)?),*>($($arg: $ty),*) $(-> $ret)? where $($wh)* $body
+
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
+                fn avx512<$($g $(: $b)?),*>($($arg: $ty),*) $(-> $ret)? where $($wh)* {
+                    body($($arg),*)
+                }
+                #[target_feature(enable = "avx2,fma")]
+                fn avx2<$($g $(: $b)?),*>($($arg: $ty),*) $(-> $ret)? where $($wh)* {
+                    body($($arg),*)
+                }
+                match $crate::cpu::simd::level() {
+                    // SAFETY: `level()` reported these features present.
+                    $crate::cpu::simd::Level::Avx512 => return unsafe { avx512($($arg),*) },
+                    $crate::cpu::simd::Level::Avx2 => return unsafe { avx2($($arg),*) },
+                    $crate::cpu::simd::Level::Baseline => {}
+                }
+            }
+            body($($arg),*)
+        }
+    };
+}
+pub(crate) use dispatched;
+
+dispatched! {
+    /// `dst[i] = f(src[i])`.
+    pub fn map_slice<T, U, F>(src: &[T], dst: &mut [U], f: &F)
+    where [T: Copy, F: Fn(T) -> U]
+    {
+        for (o, &x) in dst.iter_mut().zip(src) {
+            *o = f(x);
+        }
+    }
+}
+
+dispatched! {
+    /// `dst[i] = f(a[i], b[i])`.
+    pub fn zip_slice<T, V, U, F>(a: &[T], b: &[V], dst: &mut [U], f: &F)
+    where [T: Copy, V: Copy, F: Fn(T, V) -> U]
+    {
+        for ((o, &x), &y) in dst.iter_mut().zip(a).zip(b) {
+            *o = f(x, y);
+        }
+    }
+}
+
+dispatched! {
+    /// `dst[i] = f(a[i], b[i], c[i])`.
+    pub fn zip3_slice<A, B, C, U, F>(a: &[A], b: &[B], c: &[C], dst: &mut [U], f: &F)
+    where [A: Copy, B: Copy, C: Copy, F: Fn(A, B, C) -> U]
+    {
+        for (((o, &x), &y), &z) in dst.iter_mut().zip(a).zip(b).zip(c) {
+            *o = f(x, y, z);
+        }
+    }
+}
+
+dispatched! {
+    /// `dst[i] = f(dst[i], src[i])` (accumulate a row into another).
+    pub fn update_slice<T, U, F>(dst: &mut [U], src: &[T], f: &F)
+    where [T: Copy, U: Copy, F: Fn(U, T) -> U]
+    {
+        for (o, &x) in dst.iter_mut().zip(src) {
+            *o = f(*o, x);
+        }
+    }
+}
+
+/// Lanes of independent accumulators in [`fold_lanes`]: four AVX2 vectors of
+/// f32, enough to hide the add latency.
+pub const LANES: usize = 32;
+
+dispatched! {
+    /// Folds `src` into `LANES` independent accumulators (lane `i` sees
+    /// elements `i, i + LANES, ...`) and returns them with the tail folded
+    /// into lane 0. Lane-wise work vectorizes without reassociating floats.
+    pub fn fold_lanes<T, A, F>(src: &[T], init: A, f: &F) -> [A; LANES]
+    where [T: Copy, A: Copy, F: Fn(A, T) -> A]
+    {
+        let mut acc = [init; LANES];
+        let chunks = src.chunks_exact(LANES);
+        let tail = chunks.remainder();
+        for c in chunks {
+            for i in 0..LANES {
+                acc[i] = f(acc[i], c[i]);
+            }
+        }
+        for &x in tail {
+            acc[0] = f(acc[0], x);
+        }
+        acc
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dispatched_loops_compute_elementwise() {
+        let a: Vec<f32> = (0..1000).map(|i| i as f32).collect();
+        let mut out = vec![0.0f32; 1000];
+        map_slice(&a, &mut out, &|x: f32| x * 2.0);
+        assert!(out.iter().enumerate().all(|(i, &v)| v == 2.0 * i as f32));
+        zip_slice(&a, &a, &mut out, &|x: f32, y: f32| x + y + 1.0);
+        assert_eq!(out[999], 1999.0);
+        update_slice(&mut out, &a, &|o: f32, x: f32| o - x);
+        assert_eq!(out[10], 11.0);
+        let lanes = fold_lanes(&a, 0.0f32, &|s, x| s + x);
+        assert_eq!(lanes.iter().sum::<f32>(), 999.0 * 1000.0 / 2.0);
+        assert!(level() >= Level::Baseline);
+    }
+}

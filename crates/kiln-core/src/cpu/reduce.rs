@@ -7,7 +7,7 @@ use super::scalar::{FloatCompute, Num, Ordered};
 use super::simd;
 use crate::array::Array;
 use crate::buffer::BufferElement;
-use crate::dtype::Element;
+use crate::dtype::{DType, Element};
 use crate::primitive::{ArgReduceOp, ReduceOp, ScanOp};
 use rayon::prelude::*;
 use std::cmp::Ordering;
@@ -136,8 +136,72 @@ where
     out
 }
 
+/// Reductions over at most this many elements per output (pooling
+/// windows) of a strided input run as [`window_reduce`].
+const SMALL_WINDOW: usize = 64;
+
+/// Max, min or (f32/f64) sum over few elements per output of a strided
+/// input: one strided gather per window position, combined elementwise.
+/// Each pass walks long output rows, where moving the axes last and folding
+/// rows of a few elements would pay per-row overhead.
+fn window_reduce(a: &Array, op: ReduceOp, axes: &[usize], out_shape: &[usize]) -> Option<Array> {
+    let count: usize = axes.iter().map(|&i| a.shape()[i]).product();
+    let out_n = crate::shape::numel(out_shape);
+    let float_sum = op == ReduceOp::Sum && matches!(a.dtype(), DType::F32 | DType::F64);
+    if a.is_contiguous()
+        || count == 0
+        || count > SMALL_WINDOW
+        || out_n < super::elementwise::PARALLEL_THRESHOLD
+        || !(matches!(op, ReduceOp::Max | ReduceOp::Min) || float_sum)
+    {
+        return None;
+    }
+    let steps = vec![1isize; a.shape().len()];
+    fn gather_fold<T: BufferElement>(
+        count: usize,
+        view_at: impl Fn(usize) -> Array,
+        combine: impl Fn(T, T) -> T + Sync,
+    ) -> Vec<T> {
+        let mut acc = view_at(0).to_vec::<T>();
+        for r in 1..count {
+            let part = view_at(r).to_vec::<T>();
+            acc.par_chunks_mut(TASK)
+                .zip(part.par_chunks(TASK))
+                .for_each(|(o, x)| simd::update_slice(o, x, &combine));
+        }
+        acc
+    }
+    let view_at = |r: usize| {
+        let mut start = vec![0usize; a.shape().len()];
+        let mut rest = r;
+        for &ax in axes.iter().rev() {
+            start[ax] = rest % a.shape()[ax];
+            rest /= a.shape()[ax];
+        }
+        a.slice(&start, &steps, out_shape)
+    };
+    let shape = out_shape.to_vec();
+    Some(match op {
+        ReduceOp::Max => crate::with_dtype!(a.dtype(), T, {
+            Array::from_vec(gather_fold::<T>(count, view_at, T::max_nan), shape)
+        }),
+        ReduceOp::Min => crate::with_dtype!(a.dtype(), T, {
+            Array::from_vec(gather_fold::<T>(count, view_at, T::min_nan), shape)
+        }),
+        _ => crate::with_float_dtype!(
+            a.dtype(),
+            T,
+            { Array::from_vec(gather_fold::<T>(count, view_at, <T as Num>::add), shape) },
+            unreachable!("checked above: f32 or f64")
+        ),
+    })
+}
+
 /// `Primitive::Reduce`: the output keeps reduced axes with size 1.
 pub fn reduce(a: &Array, op: ReduceOp, axes: &[usize], out_shape: &[usize]) -> Array {
+    if let Some(out) = window_reduce(a, op, axes, out_shape) {
+        return out;
+    }
     let rows = crate::shape::numel(out_shape);
     let d = a.dtype();
     // Contiguous input, consecutive axes: fold in place. Otherwise move the
@@ -312,4 +376,34 @@ pub fn argsort(a: &Array, axis: usize, descending: bool) -> Array {
         }
         restore_axis(out, a, axis)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The strided small-window path agrees with the contiguous fold.
+    #[test]
+    fn window_reduce_matches_contiguous_fold() {
+        let n: usize = 2 * 250 * 2 * 300;
+        let data: Vec<f32> = (0..n)
+            .map(|i| ((i * 7919) % 1000) as f32 * 0.01 - 5.0)
+            .collect();
+        let base = Array::from_vec(data, vec![2, 250, 2, 300]);
+        // [250, 2, 300, 2] -> window axes 1 and 3 of a strided view.
+        let a = base.permute(&[1, 0, 3, 2]);
+        assert!(!a.is_contiguous());
+        let out_shape = [250, 1, 300, 1];
+        for op in [ReduceOp::Max, ReduceOp::Min, ReduceOp::Sum] {
+            assert!(window_reduce(&a, op, &[1, 3], &out_shape).is_some());
+            let fast = reduce(&a, op, &[1, 3], &out_shape).to_vec::<f32>();
+            let slow = reduce(&a.contiguous(), op, &[1, 3], &out_shape).to_vec::<f32>();
+            for (x, y) in fast.iter().zip(&slow) {
+                assert!(
+                    (x - y).abs() <= 1e-5 * y.abs().max(1.0),
+                    "{op:?}: {x} vs {y}"
+                );
+            }
+        }
+    }
 }

@@ -751,6 +751,15 @@ fn large_inputs_take_the_parallel_paths() {
     }
 }
 
+/// Every `LastAxisOp`, with the eps the tests use.
+const LAST_AXIS_OPS: [LastAxisOp; 5] = [
+    LastAxisOp::Softmax,
+    LastAxisOp::LogSoftmax,
+    LastAxisOp::LogSumExp,
+    LastAxisOp::LayerNorm { eps: 1e-5 },
+    LastAxisOp::RmsNorm { eps: 1e-5 },
+];
+
 /// Tolerance multiplier for a `LastAxis` case on `x`: the rounding of the
 /// compute type amplified by the op's conditioning (the layer norm's mean
 /// subtraction costs `max|x| / sqrt(var + eps)`; sums grow with the row).
@@ -825,13 +834,7 @@ fn last_axis_edges() {
     ];
     for d in float_dtypes() {
         for r in rows {
-            for op in [
-                LastAxisOp::Softmax,
-                LastAxisOp::LogSoftmax,
-                LastAxisOp::LogSumExp,
-                LastAxisOp::LayerNorm { eps: 1e-5 },
-                LastAxisOp::RmsNorm { eps: 1e-5 },
-            ] {
+            for op in LAST_AXIS_OPS {
                 let x = Array::new(Buffer::from_f64_slice(d, r), vec![1, r.len()]);
                 let slack = last_axis_slack(op, &x);
                 run(&Case {
@@ -883,13 +886,7 @@ fn last_axis_large_inputs_take_the_parallel_path() {
         for d in [DType::F32, DType::BF16, DType::F64] {
             let how = rng.pick(&[Values::Finite, Values::Wide]);
             let x = input(&mut rng, shape, d, how);
-            for op in [
-                LastAxisOp::Softmax,
-                LastAxisOp::LogSoftmax,
-                LastAxisOp::LogSumExp,
-                LastAxisOp::LayerNorm { eps: 1e-5 },
-                LastAxisOp::RmsNorm { eps: 1e-5 },
-            ] {
+            for op in LAST_AXIS_OPS {
                 let slack = last_axis_slack(op, &x);
                 run(&Case {
                     prim: Primitive::LastAxis(op),

@@ -21,8 +21,7 @@ use crate::primitive::LastAxisOp;
 use rayon::prelude::*;
 use std::ops::{Add, Div, Mul, Sub};
 
-/// Independent accumulators per reduction (one or two vector registers).
-const LANES: usize = 16;
+use super::simd::{self, LANES};
 
 /// About how many input elements one parallel task processes.
 const GROUP_ELEMS: usize = 1 << 14;
@@ -121,15 +120,8 @@ fn max2<C: RowFloat>(a: C, b: C) -> C {
 /// Maximum of a row (NaN skipped; -inf for an empty row).
 #[inline(always)]
 fn row_max<C: RowFloat>(x: &[C]) -> C {
-    let mut acc = [C::NEG_INF; LANES];
-    let chunks = x.chunks_exact(LANES);
-    let tail = chunks.remainder();
-    for c in chunks {
-        for i in 0..LANES {
-            acc[i] = max2(c[i], acc[i]);
-        }
-    }
-    acc.iter().chain(tail).fold(C::NEG_INF, |m, &v| max2(v, m))
+    let acc = simd::lanes(x, C::NEG_INF, |m, v| max2(v, m));
+    acc.into_iter().fold(C::NEG_INF, |m, v| max2(v, m))
 }
 
 /// Sums the lanes, then the tail.
@@ -145,15 +137,8 @@ fn finish_sum<C: RowFloat>(acc: [C; LANES], tail: impl Iterator<Item = C>) -> C 
 /// `sum(f(x))` over a row with lane-wise accumulators.
 #[inline(always)]
 fn row_sum_map<C: RowFloat>(x: &[C], f: impl Fn(C) -> C) -> C {
-    let mut acc = [C::ZERO; LANES];
-    let chunks = x.chunks_exact(LANES);
-    let tail = chunks.remainder();
-    for c in chunks {
-        for i in 0..LANES {
-            acc[i] = acc[i] + f(c[i]);
-        }
-    }
-    finish_sum(acc, tail.iter().map(|&v| f(v)))
+    let acc = simd::lanes(x, C::ZERO, |s, v| s + f(v));
+    finish_sum(acc, std::iter::empty())
 }
 
 /// Writes `out[i] = exp(x[i] - m)` and returns their sum.

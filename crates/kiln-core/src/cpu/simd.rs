@@ -141,25 +141,33 @@ dispatched! {
 /// f32, enough to hide the add latency.
 pub const LANES: usize = 32;
 
+/// Folds `src` into `LANES` independent accumulators (lane `i` sees
+/// elements `i, i + LANES, ...`) and returns them with the tail folded into
+/// lane 0. Lane-wise work vectorizes without reassociating floats. Inlined
+/// into its caller, so it takes the caller's SIMD level; [`fold_lanes`] is
+/// the dispatched entry point.
+#[inline(always)]
+pub fn lanes<T: Copy, A: Copy>(src: &[T], init: A, f: impl Fn(A, T) -> A) -> [A; LANES] {
+    let mut acc = [init; LANES];
+    let chunks = src.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for i in 0..LANES {
+            acc[i] = f(acc[i], c[i]);
+        }
+    }
+    for &x in tail {
+        acc[0] = f(acc[0], x);
+    }
+    acc
+}
+
 dispatched! {
-    /// Folds `src` into `LANES` independent accumulators (lane `i` sees
-    /// elements `i, i + LANES, ...`) and returns them with the tail folded
-    /// into lane 0. Lane-wise work vectorizes without reassociating floats.
+    /// [`lanes`] compiled for the best SIMD level.
     pub fn fold_lanes<T, A, F>(src: &[T], init: A, f: &F) -> [A; LANES]
     where [T: Copy, A: Copy, F: Fn(A, T) -> A]
     {
-        let mut acc = [init; LANES];
-        let chunks = src.chunks_exact(LANES);
-        let tail = chunks.remainder();
-        for c in chunks {
-            for i in 0..LANES {
-                acc[i] = f(acc[i], c[i]);
-            }
-        }
-        for &x in tail {
-            acc[0] = f(acc[0], x);
-        }
-        acc
+        lanes(src, init, f)
     }
 }
 

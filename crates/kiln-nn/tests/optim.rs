@@ -280,3 +280,453 @@ fn schedules() {
     opt.set_lr(seq.lr_at(2));
     assert_eq!(opt.lr(), 0.5);
 }
+
+// ---------------------------------------------------------------------------
+// State in tensors (what a jitted step needs): learning-rate changes, first
+// steps, skipped parameters, snapshots, clones and reloads.
+// ---------------------------------------------------------------------------
+
+#[test]
+fn set_lr_is_used_by_the_next_step() {
+    // SGD, grad = p: p <- p * (1 - lr).
+    let p = param(&[1.0, -2.0], &[2]);
+    let mut o = Sgd::new(vec![p.clone()], 0.1);
+    run(&mut o, &p, 1);
+    assert_close(&vals(&p), &[0.9, -1.8], 1e-6);
+    o.set_lr(0.5);
+    assert_eq!(o.lr(), 0.5);
+    run(&mut o, &p, 1);
+    assert_close(&vals(&p), &[0.45, -0.9], 1e-6);
+    o.set_lr(0.0);
+    run(&mut o, &p, 1);
+    assert_close(&vals(&p), &[0.45, -0.9], 1e-7);
+
+    // Adam: the first step moves by lr * sign(grad); with lr 0 the step
+    // count and moments advance but the parameter stays.
+    let p = param(&[1.0, -2.0], &[2]);
+    let mut o = Adam::new(vec![p.clone()], 1.0);
+    o.set_lr(0.25);
+    run(&mut o, &p, 1);
+    assert_close(&vals(&p), &[0.75, -1.75], 1e-6);
+    o.set_lr(0.0);
+    run(&mut o, &p, 2);
+    assert_close(&vals(&p), &[0.75, -1.75], 1e-7);
+    assert_eq!(o.step_count(0), 3);
+    assert_eq!(o.state().scalar("lr"), Some(0.0));
+
+    // RMSprop: the first step moves by lr * g / sqrt((1 - alpha) g^2).
+    let p = param(&[1.0, -2.0], &[2]);
+    let mut o = RmsProp::new(vec![p.clone()], 1.0);
+    o.set_lr(0.01);
+    run(&mut o, &p, 1);
+    assert_close(&vals(&p), &[0.9, -1.9], 1e-5);
+}
+
+#[test]
+fn sgd_momentum_dampening_three_steps_by_hand() {
+    // grad = p, lr 0.1, momentum 0.9, dampening 0.5. Everything is linear
+    // in p0, so for p0 = 1:
+    //   step 1: g = 1,     buf = g = 1 (PyTorch's first step: no damping)
+    //           p = 1 - 0.1 * 1 = 0.9
+    //   step 2: g = 0.9,   buf = 0.9 * 1 + 0.5 * 0.9 = 1.35
+    //           p = 0.9 - 0.135 = 0.765
+    //   step 3: g = 0.765, buf = 0.9 * 1.35 + 0.5 * 0.765 = 1.5975
+    //           p = 0.765 - 0.15975 = 0.60525
+    let p = param(&[1.0, -2.0], &[2]);
+    let mut o = Sgd::new(vec![p.clone()], 0.1).momentum(0.9).dampening(0.5);
+    let got = run(&mut o, &p, 3);
+    assert_close(&got, &[0.60525, -1.2105], 1e-6);
+    let buf = o.state().tensor("0.momentum_buffer").unwrap().clone();
+    assert_close(&vals(&buf), &[1.5975, -3.195], 1e-6);
+
+    // The same with f64 loops over PyTorch's formula.
+    let want: Vec<f64> = [1.0f64, -2.0]
+        .iter()
+        .map(|&p0| {
+            let (mut x, mut b) = (p0, 0.0);
+            for t in 0..3 {
+                let g = x;
+                b = if t == 0 { g } else { 0.9 * b + 0.5 * g };
+                x -= 0.1 * b;
+            }
+            x
+        })
+        .collect();
+    assert_close(&got, &want, 1e-6);
+
+    // The first-step rule is per parameter: `b` has no gradient at step 1,
+    // so its first momentum step is step 2 (buf = g, not 0.5 * g).
+    let a = param(&[1.0], &[1]);
+    let b = param(&[1.0], &[1]);
+    let mut o = Sgd::new(vec![a.clone(), b.clone()], 0.1)
+        .momentum(0.9)
+        .dampening(0.5);
+    backward_half_square(&a);
+    o.step().unwrap();
+    assert!(o.state().tensor("1.momentum_buffer").is_none());
+    o.zero_grad();
+    backward_half_square(&a);
+    backward_half_square(&b);
+    o.step().unwrap();
+    assert_close(&vals(&a), &[0.765], 1e-6);
+    assert_close(&vals(&b), &[0.9], 1e-6);
+    assert_close(
+        &vals(o.state().tensor("1.momentum_buffer").unwrap()),
+        &[1.0],
+        1e-7,
+    );
+}
+
+/// An optimizer configuration, with PyTorch's update written out in f64.
+#[derive(Clone, Copy, Debug)]
+enum Config {
+    Sgd {
+        momentum: f64,
+        dampening: f64,
+        weight_decay: f64,
+        nesterov: bool,
+    },
+    Adam {
+        betas: (f64, f64),
+        eps: f64,
+        weight_decay: f64,
+        decoupled: bool,
+        amsgrad: bool,
+    },
+    RmsProp {
+        alpha: f64,
+        eps: f64,
+        weight_decay: f64,
+        momentum: f64,
+        centered: bool,
+    },
+}
+
+impl Config {
+    fn build(self, params: Vec<Tensor>) -> Box<dyn Optimizer> {
+        match self {
+            Config::Sgd {
+                momentum,
+                dampening,
+                weight_decay,
+                nesterov,
+            } => Box::new(
+                Sgd::new(params, 1.0)
+                    .momentum(momentum)
+                    .dampening(dampening)
+                    .weight_decay(weight_decay)
+                    .nesterov(nesterov),
+            ),
+            Config::Adam {
+                betas,
+                eps,
+                weight_decay,
+                decoupled,
+                amsgrad,
+            } => {
+                let o = if decoupled {
+                    AdamW::new(params, 1.0)
+                } else {
+                    Adam::new(params, 1.0)
+                };
+                Box::new(
+                    o.betas(betas.0, betas.1)
+                        .eps(eps)
+                        .weight_decay(weight_decay)
+                        .amsgrad(amsgrad),
+                )
+            }
+            Config::RmsProp {
+                alpha,
+                eps,
+                weight_decay,
+                momentum,
+                centered,
+            } => Box::new(
+                RmsProp::new(params, 1.0)
+                    .alpha(alpha)
+                    .eps(eps)
+                    .weight_decay(weight_decay)
+                    .momentum(momentum)
+                    .centered(centered),
+            ),
+        }
+    }
+
+    /// One element's final value: `grads[s]` is its gradient at step `s`
+    /// (`None`: the parameter has no gradient and is skipped), `lrs[s]` the
+    /// learning rate of step `s`.
+    fn reference(self, p0: f64, grads: &[Option<f64>], lrs: &[f64]) -> f64 {
+        let mut p = p0;
+        // Per-element state: step count, two buffers, a running maximum.
+        let (mut t, mut s1, mut s2, mut s3) = (0i32, 0.0f64, 0.0f64, 0.0f64);
+        for (g, &lr) in grads.iter().zip(lrs) {
+            let Some(mut g) = *g else { continue };
+            t += 1;
+            match self {
+                Config::Sgd {
+                    momentum,
+                    dampening,
+                    weight_decay,
+                    nesterov,
+                } => {
+                    g += weight_decay * p;
+                    if momentum != 0.0 {
+                        s1 = if t == 1 {
+                            g
+                        } else {
+                            momentum * s1 + (1.0 - dampening) * g
+                        };
+                        g = if nesterov { g + momentum * s1 } else { s1 };
+                    }
+                    p -= lr * g;
+                }
+                Config::Adam {
+                    betas: (b1, b2),
+                    eps,
+                    weight_decay,
+                    decoupled,
+                    amsgrad,
+                } => {
+                    if decoupled {
+                        p *= 1.0 - lr * weight_decay;
+                    } else {
+                        g += weight_decay * p;
+                    }
+                    s1 = b1 * s1 + (1.0 - b1) * g;
+                    s2 = b2 * s2 + (1.0 - b2) * g * g;
+                    let bc1 = 1.0 - b1.powi(t);
+                    let bc2 = 1.0 - b2.powi(t);
+                    s3 = s3.max(s2);
+                    let v = if amsgrad { s3 } else { s2 };
+                    p -= lr / bc1 * s1 / (v.sqrt() / bc2.sqrt() + eps);
+                }
+                Config::RmsProp {
+                    alpha,
+                    eps,
+                    weight_decay,
+                    momentum,
+                    centered,
+                } => {
+                    g += weight_decay * p;
+                    s1 = alpha * s1 + (1.0 - alpha) * g * g;
+                    let avg = if centered {
+                        s2 = alpha * s2 + (1.0 - alpha) * g;
+                        (s1 - s2 * s2).sqrt() + eps
+                    } else {
+                        s1.sqrt() + eps
+                    };
+                    if momentum > 0.0 {
+                        s3 = momentum * s3 + g / avg;
+                        p -= lr * s3;
+                    } else {
+                        p -= lr * g / avg;
+                    }
+                }
+            }
+        }
+        p
+    }
+}
+
+fn configs() -> Vec<Config> {
+    let sgd = |momentum, dampening, weight_decay, nesterov| Config::Sgd {
+        momentum,
+        dampening,
+        weight_decay,
+        nesterov,
+    };
+    let adam = |betas, eps, weight_decay, decoupled, amsgrad| Config::Adam {
+        betas,
+        eps,
+        weight_decay,
+        decoupled,
+        amsgrad,
+    };
+    let rms = |alpha, eps, weight_decay, momentum, centered| Config::RmsProp {
+        alpha,
+        eps,
+        weight_decay,
+        momentum,
+        centered,
+    };
+    vec![
+        sgd(0.0, 0.0, 0.1, false),
+        sgd(0.9, 0.5, 0.01, false),
+        sgd(0.8, 0.0, 0.02, true),
+        adam((0.9, 0.999), 1e-8, 0.0, false, false),
+        adam((0.8, 0.95), 1e-8, 0.1, false, false),
+        adam((0.9, 0.999), 1e-6, 0.0, false, true),
+        adam((0.9, 0.999), 1e-8, 0.2, true, false),
+        adam((0.85, 0.99), 1e-8, 0.05, true, true),
+        rms(0.99, 1e-8, 0.0, 0.0, false),
+        rms(0.9, 1e-8, 0.05, 0.5, true),
+        rms(0.99, 1e-8, 0.0, 0.3, false),
+        rms(0.95, 1e-8, 0.0, 0.0, true),
+    ]
+}
+
+/// The gradient of element `i` of parameter `j` at step `s`; parameter 1
+/// has none at steps 1 and 4.
+fn grad_value(s: usize, j: usize, i: usize) -> Option<f64> {
+    if j == 1 && (s == 1 || s == 4) {
+        return None;
+    }
+    Some(((i as f64 + 1.0) * 0.37 + s as f64 * 1.13 + j as f64 * 0.5).sin() * (1.0 + i as f64))
+}
+
+#[test]
+fn optimizers_match_pytorch_formulas_over_steps_with_lr_changes_and_skips() {
+    use kiln_core::ops::creation::from_f64;
+    use kiln_core::DType;
+    let init: [&[f64]; 2] = [&[0.5, -1.25, 2.0, 0.0, -0.3], &[1.5, -0.75, 0.1]];
+    let lrs = [0.05, 0.05, 0.02, 0.02, 0.1, 0.01, 0.03];
+    for (dtype, tol) in [(DType::F32, 2e-5), (DType::F64, 1e-12)] {
+        for cfg in configs() {
+            let ps: Vec<Tensor> = init
+                .iter()
+                .map(|v| from_f64(v, &[v.len()], dtype).unwrap().requires_grad(true))
+                .collect();
+            let mut o = cfg.build(ps.clone());
+            // The gradients as the optimizer sees them (rounded to dtype).
+            let mut seen: Vec<Vec<Vec<Option<f64>>>> = vec![vec![]; 2];
+            for (s, &lr) in lrs.iter().enumerate() {
+                o.set_lr(lr);
+                for (j, p) in ps.iter().enumerate() {
+                    let g: Option<Vec<f64>> = (0..p.numel()).map(|i| grad_value(s, j, i)).collect();
+                    let g = g.map(|g| from_f64(&g, p.shape(), dtype).unwrap());
+                    seen[j].push(match &g {
+                        Some(g) => vals(g).into_iter().map(Some).collect(),
+                        None => vec![None; p.numel()],
+                    });
+                    p.set_grad(g);
+                }
+                o.step().unwrap();
+            }
+            for (j, p) in ps.iter().enumerate() {
+                let want: Vec<f64> = (0..p.numel())
+                    .map(|i| {
+                        let grads: Vec<Option<f64>> = seen[j].iter().map(|g| g[i]).collect();
+                        cfg.reference(
+                            vals(&from_f64(init[j], &[init[j].len()], dtype).unwrap())[i],
+                            &grads,
+                            &lrs,
+                        )
+                    })
+                    .collect();
+                let got = vals(p);
+                for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                    assert!(
+                        (g - w).abs() <= tol * (1.0 + w.abs()),
+                        "{dtype} {cfg:?} param {j} element {i}: got {g}, want {w}"
+                    );
+                }
+            }
+            assert_eq!(o.lr(), 0.03);
+            if let Config::Adam { .. } = cfg {
+                let st = o.state();
+                assert_eq!(st.scalar("0.step"), Some(lrs.len() as f64));
+                assert_eq!(st.scalar("1.step"), Some(lrs.len() as f64 - 2.0));
+            }
+        }
+    }
+}
+
+#[test]
+fn state_entries_appear_once_a_parameter_has_stepped() {
+    let stepped_names = |o: &dyn Optimizer| -> Vec<String> {
+        o.state().tensors.iter().map(|(n, _)| n.clone()).collect()
+    };
+    let mk = || (param(&[1.0], &[1]), param(&[2.0], &[1]));
+
+    let (a, b) = mk();
+    let mut o = Adam::new(vec![a.clone(), b.clone()], 0.1).amsgrad(true);
+    assert!(stepped_names(&o).is_empty());
+    assert_eq!(o.state().scalar("0.step"), Some(0.0));
+    backward_half_square(&a);
+    o.step().unwrap();
+    assert_eq!(
+        stepped_names(&o),
+        ["0.exp_avg", "0.exp_avg_sq", "0.max_exp_avg_sq"]
+    );
+    assert_eq!(o.state().scalar("0.step"), Some(1.0));
+    assert_eq!(o.state().scalar("1.step"), Some(0.0));
+    let o = Adam::new(vec![a.clone()], 0.1);
+    assert!(stepped_names(&o).is_empty());
+
+    let (a, b) = mk();
+    let mut o = RmsProp::new(vec![a.clone(), b.clone()], 0.1)
+        .centered(true)
+        .momentum(0.5);
+    assert!(stepped_names(&o).is_empty());
+    backward_half_square(&b);
+    o.step().unwrap();
+    assert_eq!(
+        stepped_names(&o),
+        ["1.square_avg", "1.grad_avg", "1.momentum_buffer"]
+    );
+
+    let (a, b) = mk();
+    let mut o = Sgd::new(vec![a.clone(), b.clone()], 0.1).momentum(0.9);
+    assert!(stepped_names(&o).is_empty());
+    backward_half_square(&a);
+    o.step().unwrap();
+    assert_eq!(stepped_names(&o), ["0.momentum_buffer"]);
+    // Plain SGD has no buffers at all.
+    let mut o = Sgd::new(vec![a.clone()], 0.1);
+    o.step().unwrap();
+    assert!(stepped_names(&o).is_empty());
+}
+
+#[test]
+fn state_is_a_snapshot_and_clones_are_independent() {
+    let p = param(&[1.0, -2.0], &[2]);
+    let mut o = Adam::new(vec![p.clone()], 0.05);
+    run(&mut o, &p, 2);
+    let st = o.state();
+    let m_before = vals(st.tensor("0.exp_avg").unwrap());
+    let mut c = o.clone();
+    run(&mut o, &p, 1);
+    assert_eq!(vals(st.tensor("0.exp_avg").unwrap()), m_before);
+    assert_ne!(vals(o.state().tensor("0.exp_avg").unwrap()), m_before);
+    // The clone kept its own moments and step count.
+    assert_eq!(c.step_count(0), 2);
+    assert_eq!(vals(c.state().tensor("0.exp_avg").unwrap()), m_before);
+    c.set_lr(1.0);
+    assert_eq!(o.lr(), 0.05);
+    assert_eq!(o.step_count(0), 3);
+}
+
+#[test]
+fn load_state_restores_or_resets_in_place() {
+    // Loading a fresh optimizer's state makes the next step a first step
+    // again (SGD: buf = g, undamped).
+    let p = param(&[1.0], &[1]);
+    let mut o = Sgd::new(vec![p.clone()], 0.1).momentum(0.9).dampening(0.5);
+    run(&mut o, &p, 2);
+    let fresh = Sgd::new(vec![p.clone()], 0.1).momentum(0.9).dampening(0.5);
+    o.load_state(&fresh.state()).unwrap();
+    assert!(o.state().tensor("0.momentum_buffer").is_none());
+    let before = vals(&p)[0];
+    run(&mut o, &p, 1);
+    assert_close(&vals(&p), &[before * 0.9], 1e-6);
+
+    // Adam: counters and moments come back; a bad entry changes nothing.
+    let p = param(&[1.0, -2.0], &[2]);
+    let mut o = Adam::new(vec![p.clone()], 0.05);
+    run(&mut o, &p, 3);
+    let good = o.state();
+    let mut bad = good.clone();
+    bad.tensors[0].1 = t(&[1.0, 2.0, 3.0], &[3]);
+    let mut q = Adam::new(vec![param(&[0.0, 0.0], &[2])], 0.5);
+    assert!(q.load_state(&bad).is_err());
+    assert_eq!(q.lr(), 0.5);
+    assert_eq!(q.step_count(0), 0);
+    q.load_state(&good).unwrap();
+    assert_eq!(q.step_count(0), 3);
+    assert_eq!(q.lr(), 0.05);
+    assert_eq!(
+        vals(q.state().tensor("0.exp_avg_sq").unwrap()),
+        vals(good.tensor("0.exp_avg_sq").unwrap())
+    );
+}

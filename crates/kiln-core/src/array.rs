@@ -61,6 +61,23 @@ impl Array {
         &self.buf
     }
 
+    /// The buffer itself when no other array shares it (for kernels that
+    /// write in place); otherwise the array back.
+    pub fn into_buffer(self) -> Result<Buffer, Array> {
+        let Array {
+            buf,
+            shape,
+            strides,
+            offset,
+        } = self;
+        Arc::try_unwrap(buf).map_err(|buf| Array {
+            buf,
+            shape,
+            strides,
+            offset,
+        })
+    }
+
     /// Number of elements.
     pub fn numel(&self) -> usize {
         numel(&self.shape)

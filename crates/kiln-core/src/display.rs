@@ -154,6 +154,17 @@ impl fmt::Display for Tensor {
     }
 }
 
+/// Prints `value` with `fmt`'s first `{}` replaced by it (the kernel of
+/// `Primitive::DebugPrint`); a format without `{}` prints the value after it.
+pub fn debug_print(fmt: &str, value: &crate::array::Array) {
+    let shown = Tensor::from_array(value.clone()).to_string();
+    let line = match fmt.find("{}") {
+        Some(_) => fmt.replacen("{}", &shown, 1),
+        None => format!("{fmt} {shown}"),
+    };
+    println!("{line}");
+}
+
 #[cfg(test)]
 mod tests {
     use crate::dtype::DType;

@@ -44,6 +44,9 @@ pub enum Error {
     },
     /// An argument that is not valid, with an explanation.
     Invalid(String),
+    /// Misuse of a traced value under `jit` (a concrete value asked for
+    /// while tracing, a tracer used after its trace), with the fix.
+    Trace(String),
     /// An I/O error, with the path involved.
     Io {
         /// The file.
@@ -81,7 +84,7 @@ impl fmt::Display for Error {
                 message,
                 location,
             } => write!(f, "{op} (created at {location}): {message}"),
-            Error::Invalid(m) => f.write_str(m),
+            Error::Invalid(m) | Error::Trace(m) => f.write_str(m),
             Error::Io { path, source } => write!(f, "{path}: {source}"),
         }
     }

@@ -60,7 +60,7 @@ pub fn infer(prim: &Primitive, inputs: &[Sig]) -> Result<(Vec<usize>, DType), St
             Ok((sa.to_vec(), da))
         }
         Cast(d) => Ok((s0.to_vec(), *d)),
-        StopGradient => Ok((s0.to_vec(), d0)),
+        StopGradient | DebugPrint(_) => Ok((s0.to_vec(), d0)),
         Custom(_) => {
             let (sy, dy) = inputs[inputs.len() - 1];
             Ok((sy.to_vec(), dy))

@@ -255,6 +255,11 @@ pub enum Primitive {
     },
     /// `(x) -> x`: identity whose gradient is zero (`detach`).
     StopGradient,
+    /// `(x) -> x`: identity that prints `x` when it is evaluated, with the
+    /// format string's `{}` replaced by the value (`jax.debug.print`).
+    /// Its gradient passes through unchanged. Under `jit` it runs on every
+    /// call, not once per trace.
+    DebugPrint(std::sync::Arc<str>),
     /// `(x0, .., xn, y) -> y`: a user-defined differentiable function whose
     /// forward value `y` was computed by composition (and is passed as the
     /// last input) and whose VJP is the rule's (see `autodiff::custom_vjp`).
@@ -382,6 +387,7 @@ impl Primitive {
                 Distribution::Normal => "random_normal",
             },
             StopGradient => "stop_gradient",
+            DebugPrint(_) => "debug_print",
             Custom(_) => "custom_vjp",
         }
     }
@@ -454,6 +460,7 @@ impl fmt::Display for Primitive {
             }
             Random { shape, dtype, .. } => write!(f, "[shape={shape:?} dtype={dtype}]"),
             Custom(rule) => write!(f, "[rule={}]", rule.0.name()),
+            DebugPrint(fmt) => write!(f, "[fmt={fmt:?}]"),
             LastAxis(LastAxisOp::LayerNorm { eps } | LastAxisOp::RmsNorm { eps }) => {
                 write!(f, "[eps={eps}]")
             }

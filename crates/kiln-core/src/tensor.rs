@@ -12,6 +12,7 @@ use crate::buffer::{Buffer, BufferElement};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::infer::infer;
+use crate::jit::trace::{self, Placeholder};
 use crate::primitive::Primitive;
 use crate::shape::numel;
 use std::cell::Cell;
@@ -53,10 +54,17 @@ pub(crate) struct State {
     pub(crate) op: Option<Op>,
     pub(crate) data: Option<Array>,
     pub(crate) grad: Option<Tensor>,
+    /// Set on the placeholder inputs of a `jit` trace (no op, no data).
+    pub(crate) placeholder: Option<Arc<Placeholder>>,
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 static LIVE_NODES: AtomicUsize = AtomicUsize::new(0);
+
+/// The id the next node will get (nodes are numbered in creation order).
+pub(crate) fn next_node_id() -> u64 {
+    NEXT_ID.load(Ordering::Relaxed)
+}
 
 /// How many graph nodes exist right now in this process (for memory tests
 /// and leak hunting).
@@ -161,6 +169,27 @@ impl Tensor {
         )
     }
 
+    /// A placeholder input of a `jit` trace: a node with neither data nor
+    /// an op, standing for a value supplied at call time.
+    #[track_caller]
+    pub(crate) fn placeholder(shape: &[usize], dtype: DType, info: Placeholder) -> Tensor {
+        Tensor::new_node(
+            shape.to_vec(),
+            dtype,
+            Location::caller(),
+            false,
+            State {
+                placeholder: Some(Arc::new(info)),
+                ..State::default()
+            },
+        )
+    }
+
+    /// The placeholder record, if this is a placeholder input of a trace.
+    pub(crate) fn placeholder_info(&self) -> Option<Arc<Placeholder>> {
+        self.0.lock().placeholder.clone()
+    }
+
     /// A tensor from a vector of elements and a shape; errors when the
     /// lengths disagree.
     #[track_caller]
@@ -198,7 +227,18 @@ impl Tensor {
     /// returns the lazy result.
     #[track_caller]
     pub fn from_op(prim: Primitive, inputs: Vec<Tensor>) -> Tensor {
-        let location = Location::caller();
+        Tensor::from_op_at(prim, inputs, Location::caller())
+    }
+
+    /// [`Tensor::from_op`] recording `location` as the node's source line.
+    pub fn from_op_at(
+        prim: Primitive,
+        mut inputs: Vec<Tensor>,
+        location: &'static Location<'static>,
+    ) -> Tensor {
+        if trace::active() {
+            trace::redirect(&mut inputs);
+        }
         let sigs: Vec<(&[usize], DType)> = inputs.iter().map(|t| (t.shape(), t.dtype())).collect();
         let (shape, dtype) = match infer(&prim, &sigs) {
             Ok(v) => v,
@@ -310,13 +350,35 @@ impl Tensor {
         }
     }
 
-    /// The gradient accumulated by `backward()`, if any.
+    /// The gradient accumulated by `backward()`, if any. Inside `jit`, the
+    /// gradient of a tensor from outside the trace is an input of the
+    /// traced program (read at every call).
     pub fn grad(&self) -> Option<Tensor> {
+        if trace::active() {
+            if let Some(g) = trace::on_grad_read(self) {
+                return g;
+            }
+        }
+        self.raw_grad()
+    }
+
+    /// Replaces the accumulated gradient. Inside `jit`, writing the
+    /// gradient of a tensor from outside the trace is an effect of every
+    /// call.
+    pub fn set_grad(&self, grad: Option<Tensor>) {
+        if trace::active() {
+            trace::on_grad_write(self);
+        }
+        self.raw_set_grad(grad);
+    }
+
+    /// The grad slot, without tracing hooks.
+    pub(crate) fn raw_grad(&self) -> Option<Tensor> {
         self.0.lock().grad.clone()
     }
 
-    /// Replaces the accumulated gradient.
-    pub fn set_grad(&self, grad: Option<Tensor>) {
+    /// Writes the grad slot, without tracing hooks.
+    pub(crate) fn raw_set_grad(&self, grad: Option<Tensor>) {
         self.0.lock().grad = grad;
     }
 
@@ -326,18 +388,24 @@ impl Tensor {
         Ok(self)
     }
 
-    /// The evaluated data (evaluating first).
+    /// The evaluated data (evaluating first). Inside `jit`, asking a
+    /// traced tensor for its data is an error naming the caller's line.
+    #[track_caller]
     pub fn array(&self) -> Result<Array> {
         if let Some(a) = &self.0.lock().data {
             return Ok(a.clone());
         }
+        let at = Location::caller();
         crate::eval::evaluate(std::slice::from_ref(self))?;
-        Ok(self
-            .0
-            .lock()
-            .data
-            .clone()
-            .expect("kiln internal error: evaluated node has no data"))
+        if let Some(a) = &self.0.lock().data {
+            return Ok(a.clone());
+        }
+        match crate::eval::find_placeholder(self) {
+            Some((_, p)) => Err(trace::concrete_value_error(self, &p, at)),
+            None => Err(Error::Invalid(
+                "kiln internal error: evaluated node has no data".into(),
+            )),
+        }
     }
 
     pub(crate) fn lock_state(&self) -> MutexGuard<'_, State> {
@@ -346,6 +414,7 @@ impl Tensor {
 
     /// The elements in row-major order. The Rust type must match the dtype
     /// (use [`Tensor::to_f64_vec`] or `astype` to convert).
+    #[track_caller]
     pub fn to_vec<T: BufferElement>(&self) -> Result<Vec<T>> {
         if T::DTYPE != self.dtype() {
             return Err(Error::DType {
@@ -358,12 +427,14 @@ impl Tensor {
     }
 
     /// The elements widened to f64, row-major, whatever the dtype.
+    #[track_caller]
     pub fn to_f64_vec(&self) -> Result<Vec<f64>> {
         Ok(self.array()?.to_f64_vec())
     }
 
     /// The single element of a one-element tensor. The Rust type must match
     /// the dtype; [`Tensor::item_f64`] converts from any dtype.
+    #[track_caller]
     pub fn item<T: BufferElement>(&self) -> Result<T> {
         if self.numel() != 1 {
             return Err(Error::NotScalar {
@@ -374,6 +445,7 @@ impl Tensor {
     }
 
     /// The single element of a one-element tensor of any dtype, as f64.
+    #[track_caller]
     pub fn item_f64(&self) -> Result<f64> {
         if self.numel() != 1 {
             return Err(Error::NotScalar {
@@ -381,6 +453,14 @@ impl Tensor {
             });
         }
         Ok(self.array()?.to_f64_vec()[0])
+    }
+
+    /// The truth value of a one-element tensor (non-zero is `true`), for
+    /// `if` on a computed condition. Inside `jit` this is an error: use
+    /// `where_` or a `Static` argument instead.
+    #[track_caller]
+    pub fn to_bool(&self) -> Result<bool> {
+        Ok(self.item_f64()? != 0.0)
     }
 }
 

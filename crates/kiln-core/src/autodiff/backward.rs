@@ -99,6 +99,11 @@ impl Tensor {
                 self.shape()
             )));
         }
+        if crate::jit::trace::active() {
+            // Under jit the assignment is an effect of every call.
+            crate::jit::trace::on_assign(self, value);
+            return Ok(());
+        }
         let data = value.array()?;
         let mut st = self.lock_state();
         st.data = Some(data);

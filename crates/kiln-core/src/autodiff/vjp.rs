@@ -379,6 +379,7 @@ pub fn vjp(prim: &Primitive, inputs: &[Tensor], y: &Tensor, g: &Tensor) -> Vec<O
             vec![(x.dtype().is_float() && g.dtype().is_float()).then(|| g.astype(x.dtype()))]
         }
         Reshape(_) => vec![Some(op(Reshape(x.shape().to_vec()), vec![g.clone()]))],
+        DebugPrint(_) => vec![Some(g.clone())],
         Permute(perm) => {
             let mut inverse = vec![0; perm.len()];
             for (i, &p) in perm.iter().enumerate() {

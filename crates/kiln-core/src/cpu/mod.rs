@@ -5,6 +5,7 @@
 //! buffer; every other kernel writes a fresh contiguous buffer.
 
 pub mod elementwise;
+pub mod fused;
 pub mod matmul;
 pub mod movement;
 pub mod reduce;
@@ -35,6 +36,10 @@ pub fn execute(
         Cast(d) => elementwise::cast(x, *d),
         Random { dist, shape, dtype } => elementwise::random(x, *dist, shape, *dtype),
         StopGradient => x.clone(),
+        DebugPrint(fmt) => {
+            crate::display::debug_print(fmt, x);
+            x.clone()
+        }
         Custom(_) => inputs[inputs.len() - 1].clone(),
         Reshape(shape) => x.reshape(shape),
         Permute(perm) => x.permute(perm),

@@ -105,6 +105,13 @@ pub fn eye(n: usize, m: usize, k: i64, dtype: DType) -> Tensor {
 /// A random key tensor (u32[2]) from `key`, or from the global generator.
 #[track_caller]
 fn key_tensor(key: Option<Key>) -> Tensor {
+    if key.is_none() {
+        // Under jit, a key drawn from the global generator is an input of
+        // the traced program, so every call draws a fresh one.
+        if let Some(t) = crate::jit::trace::global_key() {
+            return t;
+        }
+    }
     let k = key.unwrap_or_else(next_key);
     Tensor::from_array(Array::from_vec(k.0.to_vec(), vec![2]))
 }

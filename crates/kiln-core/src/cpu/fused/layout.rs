@@ -1,0 +1,223 @@
+//! How a fused kernel walks its inputs: dimensions merged across all
+//! operands, rows of the merged layout cut into tiles, and each input of a
+//! tile resolved to a slice (unit stride), one repeated value (stride 0) or
+//! a gathered copy (any other stride).
+
+use super::tile::{InView, OutSlice, View, TILE};
+use crate::array::Array;
+use crate::buffer::BufferElement;
+
+/// Inputs walked in lockstep over one iteration shape, with dimensions
+/// merged wherever every input allows it (sizes of 1 dropped, then
+/// neighbours merged when `stride[d] == stride[d + 1] * size[d + 1]` for
+/// all inputs). A contiguous input and a fresh output then walk as one row.
+pub struct Walk {
+    /// Merged dims; the last one is the row.
+    pub dims: Vec<usize>,
+    /// Per input: strides over `dims`.
+    pub strides: Vec<Vec<isize>>,
+    /// Per input: buffer offset of element 0.
+    pub offsets: Vec<usize>,
+    /// Per input: true when every stride is 0 (one value repeated).
+    pub scalar: Vec<bool>,
+}
+
+impl Walk {
+    /// The merged walk of `inputs` (each of shape `shape`; `None` stands
+    /// for a contiguous input, e.g. one read from a donated buffer).
+    pub fn new(shape: &[usize], inputs: &[Option<&Array>]) -> Walk {
+        let contiguous = crate::shape::contiguous_strides(shape);
+        let strides_of = |a: &Option<&Array>| -> Vec<isize> {
+            a.map_or_else(|| contiguous.clone(), |a| a.strides().to_vec())
+        };
+        let all: Vec<Vec<isize>> = inputs.iter().map(strides_of).collect();
+        let keep: Vec<usize> = (0..shape.len()).filter(|&d| shape[d] != 1).collect();
+        let mut dims: Vec<usize> = vec![];
+        let mut strides: Vec<Vec<isize>> = vec![vec![]; inputs.len()];
+        for &d in &keep {
+            let mergeable = !dims.is_empty()
+                && all.iter().enumerate().all(|(k, a)| {
+                    let prev = *strides[k].last().expect("merged dims exist");
+                    prev == a[d] * shape[d] as isize
+                });
+            if mergeable {
+                *dims.last_mut().expect("merged dims exist") *= shape[d];
+                for (k, a) in all.iter().enumerate() {
+                    *strides[k].last_mut().expect("merged dims exist") = a[d];
+                }
+            } else {
+                dims.push(shape[d]);
+                for (k, a) in all.iter().enumerate() {
+                    strides[k].push(a[d]);
+                }
+            }
+        }
+        if dims.is_empty() {
+            dims.push(1);
+            strides.iter_mut().for_each(|s| s.push(0));
+        }
+        let scalar = strides.iter().map(|s| s.iter().all(|&x| x == 0)).collect();
+        Walk {
+            dims,
+            strides,
+            offsets: inputs.iter().map(|a| a.map_or(0, |a| a.offset())).collect(),
+            scalar,
+        }
+    }
+
+    /// Length of a row (the last merged dim).
+    pub fn row_len(&self) -> usize {
+        *self.dims.last().expect("a walk has at least one dim")
+    }
+
+    /// Buffer position of input `k` at the start of row `row` (rows are
+    /// numbered row-major over all dims but the last).
+    pub fn row_offset(&self, k: usize, mut row: usize) -> isize {
+        let st = &self.strides[k];
+        let mut off = self.offsets[k] as isize;
+        if self.scalar[k] {
+            return off;
+        }
+        for d in (0..self.dims.len() - 1).rev() {
+            let n = self.dims[d];
+            off += (row % n) as isize * st[d];
+            row /= n;
+        }
+        off
+    }
+
+    /// Calls `f(row, col, len)` for every tile of flat positions
+    /// `start..end`: tiles never cross a row and hold at most [`TILE`]
+    /// elements.
+    pub fn for_each_tile(&self, start: usize, end: usize, mut f: impl FnMut(usize, usize, usize)) {
+        let row_len = self.row_len();
+        let mut pos = start;
+        while pos < end {
+            let (row, col) = (pos / row_len, pos % row_len);
+            let len = TILE.min(row_len - col).min(end - pos);
+            f(row, col, len);
+            pos += len;
+        }
+    }
+}
+
+/// Gather space for inputs that are neither unit-stride nor repeated.
+#[derive(Default)]
+pub struct Gathered {
+    f32: Vec<Vec<f32>>,
+    f64: Vec<Vec<f64>>,
+    bool: Vec<Vec<bool>>,
+}
+
+impl Gathered {
+    /// Makes room for `n` gathered inputs.
+    pub fn reserve(&mut self, n: usize) {
+        fn grow<T: Default + Clone>(v: &mut Vec<Vec<T>>, n: usize) {
+            while v.len() < n {
+                v.push(vec![T::default(); TILE]);
+            }
+        }
+        grow(&mut self.f32, n);
+        grow(&mut self.f64, n);
+        grow(&mut self.bool, n);
+    }
+}
+
+/// Copies `len` elements starting at `pos` with stride `step` into `dst`.
+fn gather<T: Copy>(src: &[T], pos: isize, step: isize, dst: &mut [T]) {
+    let mut p = pos;
+    for d in dst.iter_mut() {
+        *d = src[p as usize];
+        p += step;
+    }
+}
+
+/// The view of `len` elements of `src` starting at buffer position `pos`
+/// with stride `step` (`scratch` holds a gathered copy when needed).
+fn view_of<'a, T: BufferElement>(
+    src: &'a [T],
+    pos: isize,
+    step: isize,
+    len: usize,
+    scratch: &'a mut [T],
+) -> View<'a, T> {
+    match step {
+        1 => View::Slice(&src[pos as usize..pos as usize + len]),
+        0 => View::Splat(src[pos as usize]),
+        _ => {
+            gather(src, pos, step, &mut scratch[..len]);
+            View::Slice(&scratch[..len])
+        }
+    }
+}
+
+/// The input views of one tile: row `row`, columns `col..col + len` of the
+/// walk, for every input; strided inputs are gathered into `gathered`.
+/// The input that is `None` (at most one: a donated buffer) is copied
+/// from `donor`, this tile's slice of the output that took its buffer.
+pub fn tile_views<'a>(
+    walk: &Walk,
+    inputs: &[Option<&'a Array>],
+    (row, col, len): (usize, usize, usize),
+    gathered: &'a mut Gathered,
+    donor: Option<&OutSlice>,
+) -> Vec<InView<'a>> {
+    let last = walk.dims.len() - 1;
+    let mut g32 = gathered.f32.iter_mut();
+    let mut g64 = gathered.f64.iter_mut();
+    let mut gb = gathered.bool.iter_mut();
+    inputs
+        .iter()
+        .enumerate()
+        .map(|(k, a)| {
+            let Some(a) = a else {
+                let src = donor.expect("a donated input has its output");
+                return match src {
+                    OutSlice::F32(s) => {
+                        let g = g32.next().expect("gather space reserved");
+                        g[..len].copy_from_slice(&s[..len]);
+                        InView::F32(View::Slice(&g[..len]))
+                    }
+                    OutSlice::F64(s) => {
+                        let g = g64.next().expect("gather space reserved");
+                        g[..len].copy_from_slice(&s[..len]);
+                        InView::F64(View::Slice(&g[..len]))
+                    }
+                    OutSlice::Bool(s) => {
+                        let g = gb.next().expect("gather space reserved");
+                        g[..len].copy_from_slice(&s[..len]);
+                        InView::Bool(View::Slice(&g[..len]))
+                    }
+                    OutSlice::None => unreachable!("kiln internal error: donor output taken"),
+                };
+            };
+            let step = walk.strides[k][last];
+            let pos = walk.row_offset(k, row) + col as isize * step;
+            let buf = a.buffer();
+            match a.dtype() {
+                crate::dtype::DType::F32 => InView::F32(view_of(
+                    buf.as_slice::<f32>(),
+                    pos,
+                    step,
+                    len,
+                    g32.next().expect("gather space reserved"),
+                )),
+                crate::dtype::DType::F64 => InView::F64(view_of(
+                    buf.as_slice::<f64>(),
+                    pos,
+                    step,
+                    len,
+                    g64.next().expect("gather space reserved"),
+                )),
+                crate::dtype::DType::Bool => InView::Bool(view_of(
+                    buf.as_slice::<bool>(),
+                    pos,
+                    step,
+                    len,
+                    gb.next().expect("gather space reserved"),
+                )),
+                d => panic!("kiln internal error: fused input of dtype {d}"),
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,255 @@
+//! Fused kernels: elementwise chains (and an elementwise prologue and
+//! epilogue around a reduction) run as one pass over memory.
+//!
+//! The fusion pass ([`crate::fusion`]) describes each group of ops as a
+//! [`FusedGraph`]; [`compile`] turns it into a [`TileProgram`] and
+//! [`run_elementwise`] / [`reduce::run_reduce`] execute it: the iteration
+//! space is cut into tiles of at most [`tile::TILE`] elements, spread over
+//! threads in chunks, and every instruction runs as a SIMD loop over one
+//! tile held in L1. Compiled programs are cached by graph ([`cached`]), so
+//! eager code and jitted code share kernels.
+
+pub mod layout;
+pub mod program;
+pub mod reduce;
+pub mod tile;
+
+pub use program::{compile, is_fusible, FusedGraph, FusedOp, Lane, Operand, TileProgram};
+
+use crate::array::Array;
+use crate::cpu::elementwise::PARALLEL_THRESHOLD;
+use crate::shape::numel;
+use layout::{tile_views, Gathered, Walk};
+use rayon::prelude::*;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use tile::{run_tile, OutSlice, Regs, TileCtx};
+
+/// Elements per parallel task (a multiple of the tile size).
+pub const CHUNK: usize = 1 << 14;
+
+/// At most this many compiled programs are cached.
+const CACHE_LIMIT: usize = 4096;
+
+/// The compiled program of `g`, from the process-wide kernel cache.
+pub fn cached(g: &FusedGraph) -> Arc<TileProgram> {
+    static CACHE: OnceLock<Mutex<HashMap<FusedGraph, Arc<TileProgram>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(p) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(g) {
+        return p.clone();
+    }
+    let p = Arc::new(compile(g));
+    let mut c = cache.lock().unwrap_or_else(|e| e.into_inner());
+    if c.len() >= CACHE_LIMIT {
+        c.clear();
+    }
+    c.insert(g.clone(), p.clone());
+    p
+}
+
+/// Scratch space of one thread: registers and gather buffers.
+#[derive(Default)]
+pub(crate) struct Scratch {
+    pub regs: Regs,
+    pub gathered: Gathered,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// Runs `f` with this thread's scratch space (a fresh one if it is in use).
+pub(crate) fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
+    SCRATCH.with(|s| match s.try_borrow_mut() {
+        Ok(mut s) => f(&mut s),
+        Err(_) => f(&mut Scratch::default()),
+    })
+}
+
+/// An output vector of a fused kernel.
+pub(crate) enum OutVec {
+    F32(Vec<f32>),
+    F64(Vec<f64>),
+    Bool(Vec<bool>),
+}
+
+impl OutVec {
+    pub(crate) fn new(lane: Lane, n: usize) -> OutVec {
+        match lane {
+            Lane::F32 => OutVec::F32(crate::pool::take(n)),
+            Lane::F64 => OutVec::F64(crate::pool::take(n)),
+            Lane::Bool => OutVec::Bool(crate::pool::take(n)),
+        }
+    }
+
+    /// Consecutive mutable pieces of `chunk` elements.
+    pub(crate) fn chunks(&mut self, chunk: usize) -> Vec<OutSlice<'_>> {
+        match self {
+            OutVec::F32(v) => v.chunks_mut(chunk).map(OutSlice::F32).collect(),
+            OutVec::F64(v) => v.chunks_mut(chunk).map(OutSlice::F64).collect(),
+            OutVec::Bool(v) => v.chunks_mut(chunk).map(OutSlice::Bool).collect(),
+        }
+    }
+
+    /// The lane type of the elements.
+    pub(crate) fn lane(&self) -> Lane {
+        match self {
+            OutVec::F32(_) => Lane::F32,
+            OutVec::F64(_) => Lane::F64,
+            OutVec::Bool(_) => Lane::Bool,
+        }
+    }
+
+    /// The buffer of `a` to write into, if `a` holds `n` elements of a lane
+    /// type contiguously from offset 0 and no one else holds its buffer.
+    pub(crate) fn from_array(a: Array, n: usize) -> Result<OutVec, Array> {
+        if a.offset() != 0 || !a.is_contiguous() || a.buffer().len() != n {
+            return Err(a);
+        }
+        let shape = a.shape().to_vec();
+        match a.into_buffer() {
+            Ok(mut b) => {
+                use crate::buffer::BufferElement;
+                let v = match b.dtype() {
+                    crate::DType::F32 => {
+                        f32::vec_mut(&mut b).map(|v| OutVec::F32(std::mem::take(v)))
+                    }
+                    crate::DType::F64 => {
+                        f64::vec_mut(&mut b).map(|v| OutVec::F64(std::mem::take(v)))
+                    }
+                    crate::DType::Bool => {
+                        bool::vec_mut(&mut b).map(|v| OutVec::Bool(std::mem::take(v)))
+                    }
+                    _ => None,
+                };
+                match v {
+                    Some(v) => Ok(v),
+                    None => Err(Array::new(b, shape)),
+                }
+            }
+            Err(a) => Err(a),
+        }
+    }
+
+    pub(crate) fn into_array(self, shape: &[usize]) -> Array {
+        match self {
+            OutVec::F32(v) => Array::from_vec(v, shape.to_vec()),
+            OutVec::F64(v) => Array::from_vec(v, shape.to_vec()),
+            OutVec::Bool(v) => Array::from_vec(v, shape.to_vec()),
+        }
+    }
+}
+
+/// The sub-slice `start..start + len` of a task's output slice.
+pub(crate) fn sub<'s>(o: &'s mut OutSlice<'_>, start: usize, len: usize) -> OutSlice<'s> {
+    match o {
+        OutSlice::F32(s) => OutSlice::F32(&mut s[start..start + len]),
+        OutSlice::F64(s) => OutSlice::F64(&mut s[start..start + len]),
+        OutSlice::Bool(s) => OutSlice::Bool(&mut s[start..start + len]),
+        OutSlice::None => OutSlice::None,
+    }
+}
+
+/// `o` split into consecutive pieces of `chunk` elements.
+pub(crate) fn chunk_slice(o: OutSlice<'_>, chunk: usize) -> Vec<OutSlice<'_>> {
+    match o {
+        OutSlice::F32(s) => s.chunks_mut(chunk).map(OutSlice::F32).collect(),
+        OutSlice::F64(s) => s.chunks_mut(chunk).map(OutSlice::F64).collect(),
+        OutSlice::Bool(s) => s.chunks_mut(chunk).map(OutSlice::Bool).collect(),
+        OutSlice::None => vec![],
+    }
+}
+
+/// Runs `prog` over flat positions `start..end` of `walk`, writing into
+/// `outs` (each covering exactly that range). `donor` names the output
+/// whose buffer holds the input that is `None` in `inputs`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn run_range(
+    prog: &TileProgram,
+    walk: &Walk,
+    inputs: &[Option<&Array>],
+    start: usize,
+    end: usize,
+    outs: &mut [OutSlice],
+    donor: Option<usize>,
+    scratch: &mut Scratch,
+) {
+    scratch.regs.reserve(prog.regs);
+    scratch.gathered.reserve(inputs.len());
+    let Scratch { regs, gathered } = scratch;
+    walk.for_each_tile(start, end, |row, col, len| {
+        let at = row * walk.row_len() + col - start;
+        let views = {
+            let donor_tile = donor.map(|o| sub(&mut outs[o], at, len));
+            tile_views(walk, inputs, (row, col, len), gathered, donor_tile.as_ref())
+        };
+        let mut tile_outs: Vec<OutSlice> = outs.iter_mut().map(|o| sub(o, at, len)).collect();
+        let mut ctx = TileCtx {
+            regs,
+            inputs: &views,
+            outs: &mut tile_outs,
+            len,
+        };
+        run_tile(prog, &mut ctx);
+    });
+}
+
+/// Runs a fused elementwise program over inputs of shape `shape` (any
+/// layouts) and returns its outputs as contiguous arrays. Above
+/// [`PARALLEL_THRESHOLD`] elements the work is split over threads in
+/// [`CHUNK`]-element pieces. With `donate = Some((k, o))`, output `o` is
+/// written into input `k`'s buffer when that input is contiguous and no
+/// one else holds it (it is read tile by tile before being overwritten).
+pub fn run_elementwise(
+    prog: &TileProgram,
+    shape: &[usize],
+    inputs: Vec<Array>,
+    donate: Option<(usize, usize)>,
+) -> Vec<Array> {
+    debug_assert_eq!(prog.inputs.len(), inputs.len());
+    let n = numel(shape);
+    let mut inputs: Vec<Option<Array>> = inputs.into_iter().map(Some).collect();
+    let mut donated: Option<(usize, OutVec)> = None;
+    if let Some((k, o)) = donate {
+        let a = inputs[k].take().expect("inputs are present");
+        match OutVec::from_array(a, n) {
+            Ok(v) if prog.outputs[o] == v.lane() => donated = Some((o, v)),
+            Ok(v) => inputs[k] = Some(v.into_array(shape)),
+            Err(a) => inputs[k] = Some(a),
+        }
+    }
+    let donor = donated.as_ref().map(|(o, _)| *o);
+    let mut outs: Vec<OutVec> = vec![];
+    let mut donated = donated.map(|(_, v)| v);
+    for (o, &l) in prog.outputs.iter().enumerate() {
+        match (donor, donated.take()) {
+            (Some(d), Some(v)) if d == o => outs.push(v),
+            (_, v) => {
+                donated = v;
+                outs.push(OutVec::new(l, n));
+            }
+        }
+    }
+    let refs: Vec<Option<&Array>> = inputs.iter().map(Option::as_ref).collect();
+    if n > 0 {
+        let walk = Walk::new(shape, &refs);
+        if n >= PARALLEL_THRESHOLD {
+            let mut tasks: Vec<Vec<OutSlice>> = (0..n.div_ceil(CHUNK)).map(|_| vec![]).collect();
+            for o in outs.iter_mut() {
+                for (t, c) in o.chunks(CHUNK).into_iter().enumerate() {
+                    tasks[t].push(c);
+                }
+            }
+            tasks.into_par_iter().enumerate().for_each(|(t, mut o)| {
+                let start = t * CHUNK;
+                let end = (start + CHUNK).min(n);
+                with_scratch(|s| run_range(prog, &walk, &refs, start, end, &mut o, donor, s));
+            });
+        } else {
+            let mut o: Vec<OutSlice> = outs.iter_mut().map(|o| o.chunks(n).remove(0)).collect();
+            with_scratch(|s| run_range(prog, &walk, &refs, 0, n, &mut o, donor, s));
+        }
+    }
+    outs.into_iter().map(|o| o.into_array(shape)).collect()
+}

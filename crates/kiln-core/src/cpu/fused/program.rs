@@ -1,0 +1,404 @@
+//! Fused elementwise subgraphs and the tile programs they compile to.
+//!
+//! A [`FusedGraph`] is a small dataflow graph of elementwise primitives over
+//! one iteration shape: what the fusion pass hands the CPU backend. It is
+//! also the key of the kernel cache, so it holds no shapes, only structure
+//! and dtypes. [`compile`] turns it into a [`TileProgram`]: a list of
+//! register instructions, each of which the tile interpreter
+//! ([`super::tile`]) runs over one tile of elements at a time, so
+//! intermediates live in L1-sized registers instead of DRAM.
+
+use crate::dtype::DType;
+use crate::primitive::{BinaryOp, CompareOp, Primitive, UnaryOp};
+use std::fmt;
+
+/// Where an op of a [`FusedGraph`] reads a value from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Operand {
+    /// Input `k` of the kernel (an array of the iteration shape).
+    Input(usize),
+    /// The result of op `i` of the graph (an earlier op).
+    Op(usize),
+}
+
+/// One elementwise op of a fused graph.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FusedOp {
+    /// An elementwise primitive (see [`is_fusible`]).
+    pub prim: Primitive,
+    /// Its operands, in the primitive's order.
+    pub args: Vec<Operand>,
+    /// The dtype of its result.
+    pub dtype: DType,
+}
+
+/// A fused elementwise subgraph: inputs of the iteration shape, ops in
+/// dependency order, and the values the kernel writes out.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FusedGraph {
+    /// Dtypes of the kernel's inputs.
+    pub inputs: Vec<DType>,
+    /// The ops; each reads inputs and earlier ops.
+    pub ops: Vec<FusedOp>,
+    /// The values written to the kernel's outputs, in order.
+    pub outputs: Vec<Operand>,
+}
+
+impl Eq for FusedGraph {}
+
+impl std::hash::Hash for FusedGraph {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.inputs.hash(h);
+        for op in &self.ops {
+            // Elementwise primitives print every parameter (`cast[dtype=f32]`).
+            op.prim.to_string().hash(h);
+            op.args.hash(h);
+            op.dtype.hash(h);
+        }
+        self.outputs.hash(h);
+    }
+}
+
+/// The element types a fused kernel computes in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Lane {
+    F32,
+    F64,
+    Bool,
+}
+
+impl Lane {
+    /// The lane type of a dtype, if fused kernels handle it.
+    pub fn of(dtype: DType) -> Option<Lane> {
+        match dtype {
+            DType::F32 => Some(Lane::F32),
+            DType::F64 => Some(Lane::F64),
+            DType::Bool => Some(Lane::Bool),
+            _ => None,
+        }
+    }
+
+    /// The dtype of this lane type.
+    pub fn dtype(self) -> DType {
+        match self {
+            Lane::F32 => DType::F32,
+            Lane::F64 => DType::F64,
+            Lane::Bool => DType::Bool,
+        }
+    }
+}
+
+/// True if fused kernels implement `prim` with these input dtypes and
+/// output dtype (f32, f64 and bool elementwise ops).
+pub fn is_fusible(prim: &Primitive, inputs: &[DType], out: DType) -> bool {
+    let float = |d: DType| matches!(d, DType::F32 | DType::F64);
+    let lanes_ok = inputs.iter().chain([&out]).all(|&d| Lane::of(d).is_some());
+    if !lanes_ok {
+        return false;
+    }
+    match prim {
+        Primitive::Unary(UnaryOp::LogicalNot) => true,
+        Primitive::Unary(UnaryOp::IsNan | UnaryOp::IsInf) => float(inputs[0]),
+        Primitive::Unary(_) => float(inputs[0]),
+        Primitive::Binary(BinaryOp::LogicalAnd | BinaryOp::LogicalOr) => true,
+        Primitive::Binary(BinaryOp::Maximum | BinaryOp::Minimum) => true,
+        Primitive::Binary(_) => float(inputs[0]),
+        Primitive::Compare(_) | Primitive::Select | Primitive::Cast(_) => true,
+        _ => false,
+    }
+}
+
+/// A register or kernel input read by an instruction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Src {
+    /// Register `r` of the instruction's lane type.
+    Reg(u16),
+    /// Kernel input `k`.
+    In(u16),
+}
+
+/// Where an instruction writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dst {
+    /// Register `r` of the result's lane type.
+    Reg(u16),
+    /// Kernel output `k` (written directly, no copy).
+    Out(u16),
+}
+
+/// One instruction of a tile program. `t` is the lane type of the operands
+/// (for `Cast`, of the source; the destination has the result's type).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Instr {
+    Unary {
+        op: UnaryOp,
+        t: Lane,
+        x: Src,
+        dst: Dst,
+    },
+    Binary {
+        op: BinaryOp,
+        t: Lane,
+        a: Src,
+        b: Src,
+        dst: Dst,
+    },
+    Compare {
+        op: CompareOp,
+        t: Lane,
+        a: Src,
+        b: Src,
+        dst: Dst,
+    },
+    Select {
+        t: Lane,
+        c: Src,
+        a: Src,
+        b: Src,
+        dst: Dst,
+    },
+    Cast {
+        from: Lane,
+        to: Lane,
+        x: Src,
+        dst: Dst,
+    },
+    /// Copies a value to an output (a value that is also read later).
+    Copy { t: Lane, x: Src, dst: Dst },
+}
+
+/// A compiled fused kernel: instructions over typed tile registers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TileProgram {
+    /// Lane types of the inputs.
+    pub inputs: Vec<Lane>,
+    /// Lane types of the outputs.
+    pub outputs: Vec<Lane>,
+    /// Registers needed per lane type: `[f32, f64, bool]`.
+    pub regs: [usize; 3],
+    /// The instructions, run in order on every tile; together they write
+    /// every output.
+    pub code: Vec<Instr>,
+}
+
+fn slot(l: Lane) -> usize {
+    match l {
+        Lane::F32 => 0,
+        Lane::F64 => 1,
+        Lane::Bool => 2,
+    }
+}
+
+/// Compiles a fused graph: one instruction per op, registers allocated by
+/// liveness (a register is reused once its last reader ran; an
+/// instruction never writes a register it reads), and values that are only
+/// written out go straight to their output.
+///
+/// Panics on a graph that [`is_fusible`] would reject (an internal error).
+pub fn compile(g: &FusedGraph) -> TileProgram {
+    let lane = |d: DType| Lane::of(d).expect("fused graphs hold f32/f64/bool values");
+    let n = g.ops.len();
+    // Last op that reads each op's value (n = never), and how often each
+    // op is written out.
+    let mut last_read = vec![None; n];
+    for (i, op) in g.ops.iter().enumerate() {
+        for a in &op.args {
+            if let Operand::Op(j) = *a {
+                last_read[j] = Some(i);
+            }
+        }
+    }
+    let mut out_uses = vec![vec![]; n];
+    for (k, o) in g.outputs.iter().enumerate() {
+        if let Operand::Op(j) = *o {
+            out_uses[j].push(k);
+        }
+    }
+    let mut free: [Vec<u16>; 3] = Default::default();
+    let mut count = [0usize; 3];
+    let mut loc: Vec<Option<Src>> = vec![None; n];
+    let mut code = Vec::with_capacity(n + g.outputs.len());
+    for (i, op) in g.ops.iter().enumerate() {
+        let src = |a: &Operand, loc: &[Option<Src>]| match *a {
+            Operand::Input(k) => Src::In(k as u16),
+            Operand::Op(j) => loc[j].expect("operands precede their readers"),
+        };
+        let args: Vec<Src> = op.args.iter().map(|a| src(a, &loc)).collect();
+        let t_out = lane(op.dtype);
+        // Written out once and never read again: straight to the output.
+        let dst = if last_read[i].is_none() && out_uses[i].len() == 1 {
+            Dst::Out(out_uses[i][0] as u16)
+        } else {
+            let s = slot(t_out);
+            let r = free[s].pop().unwrap_or_else(|| {
+                count[s] += 1;
+                (count[s] - 1) as u16
+            });
+            loc[i] = Some(Src::Reg(r));
+            Dst::Reg(r)
+        };
+        let t_in = |k: usize| lane(arg_dtype(g, &op.args[k]));
+        code.push(match &op.prim {
+            Primitive::Unary(u) => Instr::Unary {
+                op: *u,
+                t: t_in(0),
+                x: args[0],
+                dst,
+            },
+            Primitive::Binary(b) => Instr::Binary {
+                op: *b,
+                t: t_in(0),
+                a: args[0],
+                b: args[1],
+                dst,
+            },
+            Primitive::Compare(c) => Instr::Compare {
+                op: *c,
+                t: t_in(0),
+                a: args[0],
+                b: args[1],
+                dst,
+            },
+            Primitive::Select => Instr::Select {
+                t: t_in(1),
+                c: args[0],
+                a: args[1],
+                b: args[2],
+                dst,
+            },
+            Primitive::Cast(_) => Instr::Cast {
+                from: t_in(0),
+                to: t_out,
+                x: args[0],
+                dst,
+            },
+            p => panic!(
+                "kiln internal error: {} is not a fused elementwise op",
+                p.name()
+            ),
+        });
+        // Copies for values that are written out and also read later (or
+        // written out more than once).
+        if let Dst::Reg(r) = dst {
+            for &k in &out_uses[i] {
+                code.push(Instr::Copy {
+                    t: t_out,
+                    x: Src::Reg(r),
+                    dst: Dst::Out(k as u16),
+                });
+            }
+        }
+        // Registers whose last reader was this op are free again.
+        for a in &op.args {
+            if let Operand::Op(j) = *a {
+                if last_read[j] == Some(i) {
+                    if let Some(Src::Reg(r)) = loc[j].take() {
+                        let s = slot(lane(g.ops[j].dtype));
+                        if !free[s].contains(&r) {
+                            free[s].push(r);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    // Outputs that are kernel inputs are copies of them.
+    for (k, o) in g.outputs.iter().enumerate() {
+        if let Operand::Input(j) = *o {
+            code.push(Instr::Copy {
+                t: lane(g.inputs[j]),
+                x: Src::In(j as u16),
+                dst: Dst::Out(k as u16),
+            });
+        }
+    }
+    TileProgram {
+        inputs: g.inputs.iter().map(|&d| lane(d)).collect(),
+        outputs: g.outputs.iter().map(|o| lane(arg_dtype(g, o))).collect(),
+        regs: count,
+        code,
+    }
+}
+
+/// The dtype of an operand of `g`.
+pub fn arg_dtype(g: &FusedGraph, a: &Operand) -> DType {
+    match *a {
+        Operand::Input(k) => g.inputs[k],
+        Operand::Op(j) => g.ops[j].dtype,
+    }
+}
+
+impl fmt::Display for Src {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Src::Reg(r) => write!(f, "r{r}"),
+            Src::In(k) => write!(f, "in{k}"),
+        }
+    }
+}
+
+impl fmt::Display for Dst {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Dst::Reg(r) => write!(f, "r{r}"),
+            Dst::Out(k) => write!(f, "out{k}"),
+        }
+    }
+}
+
+impl fmt::Display for Lane {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.dtype().name())
+    }
+}
+
+impl fmt::Display for Instr {
+    /// `r1:f32 = exp r0`: one line per instruction.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Instr::Unary { op, t, x, dst } => {
+                write!(f, "{dst} = {} {x}  ({t})", Primitive::Unary(*op).name())
+            }
+            Instr::Binary { op, t, a, b, dst } => {
+                write!(
+                    f,
+                    "{dst} = {} {a} {b}  ({t})",
+                    Primitive::Binary(*op).name()
+                )
+            }
+            Instr::Compare { op, t, a, b, dst } => {
+                write!(
+                    f,
+                    "{dst} = {} {a} {b}  ({t})",
+                    Primitive::Compare(*op).name()
+                )
+            }
+            Instr::Select { t, c, a, b, dst } => write!(f, "{dst} = select {c} {a} {b}  ({t})"),
+            Instr::Cast { from, to, x, dst } => write!(f, "{dst} = cast {x}  ({from} -> {to})"),
+            Instr::Copy { t, x, dst } => write!(f, "{dst} = copy {x}  ({t})"),
+        }
+    }
+}
+
+impl fmt::Display for TileProgram {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ins: Vec<String> = self
+            .inputs
+            .iter()
+            .enumerate()
+            .map(|(k, t)| format!("in{k}:{t}"))
+            .collect();
+        writeln!(
+            f,
+            "tile program ({}) regs f32={} f64={} bool={}",
+            ins.join(", "),
+            self.regs[0],
+            self.regs[1],
+            self.regs[2]
+        )?;
+        for i in &self.code {
+            writeln!(f, "  {i}")?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,345 @@
+//! The tile interpreter: runs a [`TileProgram`] over one tile of elements.
+//!
+//! Every instruction is one SIMD loop (the dispatched loops of
+//! [`crate::cpu::simd`]) over at most [`TILE`] elements, reading registers
+//! or kernel inputs and writing a register or an output. Registers are
+//! L1-sized, so a chain of ops touches memory only to read its inputs and
+//! write its outputs. The per-element semantics are the ones the unfused
+//! kernels use ([`crate::cpu::scalar`]), so fused results are bitwise equal
+//! to op-by-op results.
+
+use super::program::{Dst, Instr, Lane, Src, TileProgram};
+use crate::cpu::scalar::{FloatCompute, Num, Ordered, Real};
+use crate::cpu::simd;
+use crate::primitive::{BinaryOp, CompareOp, UnaryOp};
+
+/// Elements per tile: 4 KiB of f32 per register.
+pub const TILE: usize = 1024;
+
+/// One operand for one tile: a slice of `len` elements or one value
+/// repeated.
+#[derive(Clone, Copy)]
+pub enum View<'a, T> {
+    Slice(&'a [T]),
+    Splat(T),
+}
+
+/// An input operand of any lane type for one tile.
+#[derive(Clone, Copy)]
+pub enum InView<'a> {
+    F32(View<'a, f32>),
+    F64(View<'a, f64>),
+    Bool(View<'a, bool>),
+}
+
+/// A kernel output's slice for one tile (or for a task's range).
+#[derive(Default)]
+pub enum OutSlice<'a> {
+    /// Taken (while an instruction writes it).
+    #[default]
+    None,
+    F32(&'a mut [f32]),
+    F64(&'a mut [f64]),
+    Bool(&'a mut [bool]),
+}
+
+/// Registers of one task: `TILE` elements each, by lane type.
+#[derive(Default)]
+pub struct Regs {
+    f32: Vec<Vec<f32>>,
+    f64: Vec<Vec<f64>>,
+    bool: Vec<Vec<bool>>,
+}
+
+impl Regs {
+    /// Makes sure there are at least `counts` registers of each lane type.
+    pub fn reserve(&mut self, counts: [usize; 3]) {
+        fn grow<T: Default + Clone>(v: &mut Vec<Vec<T>>, n: usize) {
+            while v.len() < n {
+                v.push(vec![T::default(); TILE]);
+            }
+        }
+        grow(&mut self.f32, counts[0]);
+        grow(&mut self.f64, counts[1]);
+        grow(&mut self.bool, counts[2]);
+    }
+}
+
+/// A lane type's access to registers, inputs and outputs.
+pub trait LaneType: Copy + Default + Send + Sync + Ordered + 'static {
+    fn regs(r: &mut Regs) -> &mut Vec<Vec<Self>>;
+    fn regs_ref(r: &Regs) -> &Vec<Vec<Self>>;
+    fn input<'a>(v: &InView<'a>) -> View<'a, Self>;
+    fn out<'s, 'a>(o: &'s mut OutSlice<'a>) -> &'s mut [Self];
+}
+
+macro_rules! lane_type {
+    ($t:ty, $field:ident, $variant:ident) => {
+        impl LaneType for $t {
+            #[inline]
+            fn regs(r: &mut Regs) -> &mut Vec<Vec<Self>> {
+                &mut r.$field
+            }
+            #[inline]
+            fn regs_ref(r: &Regs) -> &Vec<Vec<Self>> {
+                &r.$field
+            }
+            #[inline]
+            fn input<'a>(v: &InView<'a>) -> View<'a, Self> {
+                match v {
+                    InView::$variant(x) => *x,
+                    _ => panic!("kiln internal error: fused input of the wrong lane type"),
+                }
+            }
+            #[inline]
+            fn out<'s, 'a>(o: &'s mut OutSlice<'a>) -> &'s mut [Self] {
+                match o {
+                    OutSlice::$variant(x) => x,
+                    _ => panic!("kiln internal error: fused output of the wrong lane type"),
+                }
+            }
+        }
+    };
+}
+lane_type!(f32, f32, F32);
+lane_type!(f64, f64, F64);
+lane_type!(bool, bool, Bool);
+
+/// The state one instruction runs against: registers, this tile's input
+/// views, this tile's output slices and the tile length.
+pub struct TileCtx<'r, 'a> {
+    pub regs: &'r mut Regs,
+    pub inputs: &'r [InView<'a>],
+    pub outs: &'r mut [OutSlice<'a>],
+    pub len: usize,
+}
+
+impl<'r, 'a> TileCtx<'r, 'a> {
+    fn view<T: LaneType>(&self, s: Src) -> View<'_, T> {
+        match s {
+            Src::Reg(r) => View::Slice(&T::regs_ref(self.regs)[r as usize][..self.len]),
+            Src::In(k) => match T::input(&self.inputs[k as usize]) {
+                View::Slice(x) => View::Slice(x),
+                View::Splat(v) => View::Splat(v),
+            },
+        }
+    }
+
+    /// Runs `f(ctx, dst)` with `dst` the destination slice taken out of
+    /// the context (so `f` can read other registers and inputs).
+    fn with_dst<T: LaneType>(&mut self, d: Dst, f: impl FnOnce(&Self, &mut [T])) {
+        let len = self.len;
+        match d {
+            Dst::Reg(r) => {
+                let mut reg = std::mem::take(&mut T::regs(self.regs)[r as usize]);
+                f(self, &mut reg[..len]);
+                T::regs(self.regs)[r as usize] = reg;
+            }
+            Dst::Out(k) => {
+                let mut o = std::mem::take(&mut self.outs[k as usize]);
+                f(self, &mut T::out(&mut o)[..len]);
+                self.outs[k as usize] = o;
+            }
+        }
+    }
+}
+
+/// Runs every instruction of `prog` on one tile.
+pub fn run_tile(prog: &TileProgram, ctx: &mut TileCtx) {
+    for instr in &prog.code {
+        run_instr(instr, ctx);
+    }
+}
+
+macro_rules! by_lane {
+    ($t:expr, $T:ident, $body:block) => {
+        match $t {
+            Lane::F32 => {
+                type $T = f32;
+                $body
+            }
+            Lane::F64 => {
+                type $T = f64;
+                $body
+            }
+            Lane::Bool => {
+                type $T = bool;
+                $body
+            }
+        }
+    };
+}
+
+macro_rules! by_float_lane {
+    ($t:expr, $T:ident, $body:block) => {
+        match $t {
+            Lane::F32 => {
+                type $T = f32;
+                $body
+            }
+            Lane::F64 => {
+                type $T = f64;
+                $body
+            }
+            Lane::Bool => unreachable!("kiln internal error: float op on bool lanes"),
+        }
+    };
+}
+
+fn run_instr(instr: &Instr, ctx: &mut TileCtx) {
+    match *instr {
+        Instr::Unary { op, t, x, dst } => match op {
+            UnaryOp::LogicalNot => {
+                ctx.with_dst::<bool>(dst, |c, d| map1(c.view::<bool>(x), d, |v: bool| !v))
+            }
+            UnaryOp::IsNan => by_float_lane!(t, T, {
+                ctx.with_dst::<bool>(dst, |c, d| map1(c.view::<T>(x), d, |v: T| v.is_nan()))
+            }),
+            UnaryOp::IsInf => by_float_lane!(t, T, {
+                ctx.with_dst::<bool>(dst, |c, d| {
+                    map1(c.view::<T>(x), d, |v: T| {
+                        crate::dtype::Element::to_f64(v).is_infinite()
+                    })
+                })
+            }),
+            _ => by_float_lane!(t, T, {
+                ctx.with_dst::<T>(dst, |c, d| float_unary::<T>(op, c.view::<T>(x), d))
+            }),
+        },
+        Instr::Binary { op, t, a, b, dst } => match t {
+            Lane::Bool => {
+                ctx.with_dst::<bool>(dst, |c, d| bool_binary(op, c.view(a), c.view(b), d))
+            }
+            _ => by_float_lane!(t, T, {
+                ctx.with_dst::<T>(dst, |c, d| float_binary::<T>(op, c.view(a), c.view(b), d))
+            }),
+        },
+        Instr::Compare { op, t, a, b, dst } => by_lane!(t, T, {
+            ctx.with_dst::<bool>(dst, |c, d| compare::<T>(op, c.view(a), c.view(b), d))
+        }),
+        Instr::Select { t, c, a, b, dst } => by_lane!(t, T, {
+            ctx.with_dst::<T>(dst, |cx, d| {
+                map3(
+                    cx.view::<bool>(c),
+                    cx.view::<T>(a),
+                    cx.view::<T>(b),
+                    d,
+                    |c: bool, p: T, q: T| if c { p } else { q },
+                )
+            })
+        }),
+        Instr::Cast { from, to, x, dst } => by_lane!(from, S, {
+            by_lane!(to, D, {
+                ctx.with_dst::<D>(dst, |c, d| {
+                    map1(c.view::<S>(x), d, |v: S| {
+                        <D as crate::dtype::Element>::from_f64(crate::dtype::Element::to_f64(v))
+                    })
+                })
+            })
+        }),
+        Instr::Copy { t, x, dst } => by_lane!(t, T, {
+            ctx.with_dst::<T>(dst, |c, d| match c.view::<T>(x) {
+                View::Slice(s) => d.copy_from_slice(s),
+                View::Splat(v) => d.fill(v),
+            })
+        }),
+    }
+}
+
+/// `dst[i] = f(x[i])`.
+#[inline(always)]
+fn map1<T: Copy, U: Copy>(x: View<T>, dst: &mut [U], f: impl Fn(T) -> U) {
+    match x {
+        View::Slice(s) => simd::map_slice(s, dst, &f),
+        View::Splat(v) => dst.fill(f(v)),
+    }
+}
+
+/// `dst[i] = f(a[i], b[i])`.
+#[inline(always)]
+fn map2<T: Copy, V: Copy, U: Copy>(a: View<T>, b: View<V>, dst: &mut [U], f: impl Fn(T, V) -> U) {
+    match (a, b) {
+        (View::Slice(x), View::Slice(y)) => simd::zip_slice(x, y, dst, &f),
+        (View::Slice(x), View::Splat(q)) => simd::map_slice(x, dst, &|p| f(p, q)),
+        (View::Splat(p), View::Slice(y)) => simd::map_slice(y, dst, &|q| f(p, q)),
+        (View::Splat(p), View::Splat(q)) => dst.fill(f(p, q)),
+    }
+}
+
+/// `dst[i] = f(a[i], b[i], c[i])`.
+#[inline(always)]
+fn map3<A: Copy, B: Copy, C: Copy, U: Copy>(
+    a: View<A>,
+    b: View<B>,
+    c: View<C>,
+    dst: &mut [U],
+    f: impl Fn(A, B, C) -> U,
+) {
+    use View::{Slice, Splat};
+    match (a, b, c) {
+        (Slice(x), Slice(y), Slice(z)) => simd::zip3_slice(x, y, z, dst, &f),
+        (Slice(x), Slice(y), Splat(r)) => simd::zip_slice(x, y, dst, &|p, q| f(p, q, r)),
+        (Slice(x), Splat(q), Slice(z)) => simd::zip_slice(x, z, dst, &|p, r| f(p, q, r)),
+        (Splat(p), Slice(y), Slice(z)) => simd::zip_slice(y, z, dst, &|q, r| f(p, q, r)),
+        (Slice(x), Splat(q), Splat(r)) => simd::map_slice(x, dst, &|p| f(p, q, r)),
+        (Splat(p), Slice(y), Splat(r)) => simd::map_slice(y, dst, &|q| f(p, q, r)),
+        (Splat(p), Splat(q), Slice(z)) => simd::map_slice(z, dst, &|r| f(p, q, r)),
+        (Splat(p), Splat(q), Splat(r)) => dst.fill(f(p, q, r)),
+    }
+}
+
+/// Float math unary ops, one monomorphised loop per common op.
+fn float_unary<T: LaneType + FloatCompute>(op: UnaryOp, x: View<T>, dst: &mut [T]) {
+    use UnaryOp::*;
+    macro_rules! per_op {
+        ($($o:ident),*) => {
+            match op {
+                $($o => map1(x, dst, |v: T| T::down(<T as FloatCompute>::C::apply($o, v.up()))),)*
+                _ => map1(x, dst, |v: T| T::down(<T as FloatCompute>::C::apply(op, v.up()))),
+            }
+        };
+    }
+    per_op!(Exp, Expm1, Log, Sqrt, Rsqrt, Tanh, Sigmoid, Recip, Neg, Abs, Erf)
+}
+
+/// Binary ops on float lanes, one monomorphised loop per op.
+fn float_binary<T: LaneType + Num>(op: BinaryOp, a: View<T>, b: View<T>, dst: &mut [T]) {
+    use BinaryOp::*;
+    match op {
+        Add => map2(a, b, dst, <T as Num>::add),
+        Sub => map2(a, b, dst, <T as Num>::sub),
+        Mul => map2(a, b, dst, <T as Num>::mul),
+        Div => map2(a, b, dst, <T as Num>::div),
+        Rem => map2(a, b, dst, <T as Num>::rem),
+        FloorDiv => map2(a, b, dst, <T as Num>::floor_div),
+        Pow => map2(a, b, dst, <T as Num>::pow),
+        Maximum => map2(a, b, dst, T::max_nan),
+        Minimum => map2(a, b, dst, T::min_nan),
+        LogicalAnd | LogicalOr => unreachable!("kiln internal error: logical op on float lanes"),
+    }
+}
+
+/// Binary ops on bool lanes: logical and/or, max/min (or/and).
+fn bool_binary(op: BinaryOp, a: View<bool>, b: View<bool>, dst: &mut [bool]) {
+    match op {
+        BinaryOp::LogicalAnd | BinaryOp::Minimum => map2(a, b, dst, |x: bool, y: bool| x & y),
+        BinaryOp::LogicalOr | BinaryOp::Maximum => map2(a, b, dst, |x: bool, y: bool| x | y),
+        _ => unreachable!("kiln internal error: arithmetic on bool lanes"),
+    }
+}
+
+// Generic over every lane type (bool included), so some comparisons are
+// trivial for one of the types.
+#[allow(clippy::bool_comparison)]
+/// Comparisons (bool result), one monomorphised loop per op.
+fn compare<T: LaneType>(op: CompareOp, a: View<T>, b: View<T>, dst: &mut [bool]) {
+    use CompareOp::*;
+    match op {
+        Eq => map2(a, b, dst, |x: T, y: T| x == y),
+        Ne => map2(a, b, dst, |x: T, y: T| x != y),
+        Lt => map2(a, b, dst, |x: T, y: T| x < y),
+        Le => map2(a, b, dst, |x: T, y: T| x <= y),
+        Gt => map2(a, b, dst, |x: T, y: T| x > y),
+        Ge => map2(a, b, dst, |x: T, y: T| x >= y),
+    }
+}

@@ -20,8 +20,29 @@ use std::sync::Arc;
 /// 0: not read yet, 1: off, 2: on.
 static FUSION: AtomicU8 = AtomicU8::new(0);
 
+thread_local! {
+    /// A per-thread override of the fusion switch (see [`with_fusion`]).
+    static FUSION_HERE: std::cell::Cell<Option<bool>> = const { std::cell::Cell::new(None) };
+}
+
+/// Runs `f` with eager fusion on or off on this thread only (tests and
+/// benchmarks compare fused and op-by-op evaluation this way).
+pub fn with_fusion<R>(on: bool, f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<bool>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            FUSION_HERE.with(|c| c.set(self.0));
+        }
+    }
+    let _restore = Restore(FUSION_HERE.with(|c| c.replace(Some(on))));
+    f()
+}
+
 /// True if eager evaluation fuses (default; `KILN_FUSION=0` turns it off).
 pub fn fusion_enabled() -> bool {
+    if let Some(on) = FUSION_HERE.with(|c| c.get()) {
+        return on;
+    }
     match FUSION.load(Ordering::Relaxed) {
         0 => {
             let on = std::env::var("KILN_FUSION").map_or(true, |v| v.trim() != "0");

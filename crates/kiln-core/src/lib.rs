@@ -21,6 +21,7 @@ pub mod infer;
 pub mod ir;
 pub mod jit;
 pub mod ops;
+pub mod passes;
 pub mod pool;
 pub mod primitive;
 pub mod random;

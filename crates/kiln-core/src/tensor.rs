@@ -372,6 +372,13 @@ impl Tensor {
         self.raw_set_grad(grad);
     }
 
+    /// Replaces the data (the effect of an `assign` made by a jitted call).
+    pub(crate) fn set_data(&self, data: Array) {
+        let mut st = self.0.lock();
+        st.data = Some(data);
+        st.op = None;
+    }
+
     /// The grad slot, without tracing hooks.
     pub(crate) fn raw_grad(&self) -> Option<Tensor> {
         self.0.lock().grad.clone()

@@ -13,4 +13,4 @@ pub mod vjp;
 
 pub use custom::{checkpoint, custom_vjp};
 pub use functional::{grad, value_and_grad, value_and_grad_with_aux, vjp, VjpFn};
-pub use tree::{Const, Tree};
+pub use tree::{jit_walk, Const, KeyPart, Static, Tree};

@@ -124,6 +124,11 @@ pub fn build(ir: &Ir, units: Vec<Unit>, needed: &[bool]) -> Plan {
             readers[v].push(i);
         }
     }
+    let mut needed = needed.to_vec();
+    for &v in &ir.outputs {
+        needed[v] = true;
+    }
+    let needed = &needed[..];
     let mut steps = vec![];
     for (u, unit) in units.iter().enumerate() {
         let used_outside = |v: Var| needed[v] || readers[v].iter().any(|&r| unit_of_eqn[r] != u);

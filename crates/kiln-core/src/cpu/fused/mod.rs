@@ -12,6 +12,8 @@
 pub mod layout;
 pub mod program;
 pub mod reduce;
+#[cfg(test)]
+mod tests;
 pub mod tile;
 
 pub use program::{compile, is_fusible, FusedGraph, FusedOp, Lane, Operand, TileProgram};

@@ -1,0 +1,435 @@
+//! Fused kernels against op-by-op execution of the same primitives: random
+//! graphs of f32/f64/bool ops over random shapes and layouts (transposed,
+//! strided, flipped, broadcast, repeated scalars), bitwise equal for
+//! elementwise kernels, within rounding for reductions.
+
+use super::program::{FusedGraph, FusedOp, Operand};
+use super::reduce::{run_reduce, split, ReduceKernel};
+use super::{compile, run_elementwise};
+use crate::array::Array;
+use crate::buffer::Buffer;
+use crate::cpu::execute;
+use crate::dtype::DType;
+use crate::infer::infer;
+use crate::primitive::{BinaryOp, CompareOp, Primitive, ReduceOp, UnaryOp};
+use crate::shape::numel;
+use std::sync::Arc;
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn value(&mut self) -> f64 {
+        let v = (self.next() % 2001) as f64 / 400.0 - 2.5;
+        match self.below(40) {
+            0 => f64::NAN,
+            1 => f64::INFINITY,
+            2 => -0.0,
+            3 => 0.0,
+            _ => v,
+        }
+    }
+}
+
+fn shape(rng: &mut Rng) -> Vec<usize> {
+    match rng.below(10) {
+        0 => vec![],
+        1 => vec![70, 1030],
+        2 => vec![3, 1500],
+        _ => (0..1 + rng.below(3))
+            .map(|_| [1, 2, 3, 5, 7, 0][rng.below(6)])
+            .collect(),
+    }
+}
+
+/// An array of `shape` and `dtype` in a random layout.
+fn input(rng: &mut Rng, shape: &[usize], dtype: DType) -> Array {
+    let data = |n: usize, rng: &mut Rng| -> Vec<f64> {
+        (0..n)
+            .map(|_| match dtype {
+                DType::Bool => (rng.below(2)) as f64,
+                _ => rng.value(),
+            })
+            .collect()
+    };
+    let make = |s: Vec<usize>, rng: &mut Rng| {
+        let n = numel(&s);
+        Array::new(Buffer::from_f64_slice(dtype, &data(n, rng)), s)
+    };
+    let r = shape.len();
+    match rng.below(6) {
+        // Transposed: data laid out with the axes reversed.
+        0 if r >= 2 => {
+            let rev: Vec<usize> = shape.iter().rev().copied().collect();
+            let perm: Vec<usize> = (0..r).rev().collect();
+            make(rev, rng).permute(&perm)
+        }
+        // Every other element of a twice longer last axis.
+        1 if r >= 1 => {
+            let mut big = shape.to_vec();
+            big[r - 1] = big[r - 1] * 2 + 1;
+            let a = make(big, rng);
+            let mut step = vec![1isize; r];
+            step[r - 1] = 2;
+            a.slice(&vec![0; r], &step, shape)
+        }
+        // Flipped along the first axis.
+        2 if r >= 1 && shape[0] > 0 => {
+            let a = make(shape.to_vec(), rng);
+            let mut start = vec![0; r];
+            start[0] = shape[0] - 1;
+            let mut step = vec![1isize; r];
+            step[0] = -1;
+            a.slice(&start, &step, shape)
+        }
+        // Broadcast from a shape with some dims set to 1.
+        3 => {
+            let small: Vec<usize> = shape
+                .iter()
+                .map(|&d| if rng.below(2) == 0 { 1 } else { d })
+                .collect();
+            make(small, rng).broadcast_to(shape)
+        }
+        // One value repeated.
+        4 => make(vec![], rng).broadcast_to(shape),
+        _ => make(shape.to_vec(), rng),
+    }
+}
+
+const UNARY: [UnaryOp; 19] = [
+    UnaryOp::Neg,
+    UnaryOp::Abs,
+    UnaryOp::Sign,
+    UnaryOp::Exp,
+    UnaryOp::Log,
+    UnaryOp::Log1p,
+    UnaryOp::Expm1,
+    UnaryOp::Sqrt,
+    UnaryOp::Rsqrt,
+    UnaryOp::Sin,
+    UnaryOp::Cos,
+    UnaryOp::Tan,
+    UnaryOp::Tanh,
+    UnaryOp::Sigmoid,
+    UnaryOp::Erf,
+    UnaryOp::Recip,
+    UnaryOp::Floor,
+    UnaryOp::Ceil,
+    UnaryOp::Round,
+];
+
+const BINARY: [BinaryOp; 9] = [
+    BinaryOp::Add,
+    BinaryOp::Sub,
+    BinaryOp::Mul,
+    BinaryOp::Div,
+    BinaryOp::Rem,
+    BinaryOp::FloorDiv,
+    BinaryOp::Pow,
+    BinaryOp::Maximum,
+    BinaryOp::Minimum,
+];
+
+const COMPARE: [CompareOp; 6] = [
+    CompareOp::Eq,
+    CompareOp::Ne,
+    CompareOp::Lt,
+    CompareOp::Le,
+    CompareOp::Gt,
+    CompareOp::Ge,
+];
+
+/// A random fused graph over `n_inputs` inputs of the given dtypes.
+fn graph(rng: &mut Rng, inputs: &[DType], n_ops: usize) -> FusedGraph {
+    let mut g = FusedGraph {
+        inputs: inputs.to_vec(),
+        ops: vec![],
+        outputs: vec![],
+    };
+    let mut values: Vec<(Operand, DType)> = inputs
+        .iter()
+        .enumerate()
+        .map(|(k, &d)| (Operand::Input(k), d))
+        .collect();
+    for _ in 0..n_ops {
+        let pick = |rng: &mut Rng, want: &dyn Fn(DType) -> bool| {
+            let c: Vec<_> = values.iter().filter(|(_, d)| want(*d)).collect();
+            (!c.is_empty()).then(|| *c[rng.below(c.len())])
+        };
+        let float = |d: DType| d.is_float();
+        let (prim, args, dtype) = match rng.below(7) {
+            0 | 1 => match pick(rng, &float) {
+                Some((x, d)) => (Primitive::Unary(UNARY[rng.below(UNARY.len())]), vec![x], d),
+                None => continue,
+            },
+            2 | 3 => match pick(rng, &float) {
+                Some((a, d)) => {
+                    let (b, _) = pick(rng, &|e| e == d).expect("a itself");
+                    (
+                        Primitive::Binary(BINARY[rng.below(BINARY.len())]),
+                        vec![a, b],
+                        d,
+                    )
+                }
+                None => continue,
+            },
+            4 => {
+                let (a, d) = *values.get(rng.below(values.len())).expect("inputs exist");
+                let (b, _) = pick(rng, &|e| e == d).expect("a itself");
+                (
+                    Primitive::Compare(COMPARE[rng.below(6)]),
+                    vec![a, b],
+                    DType::Bool,
+                )
+            }
+            5 => {
+                let Some((c, _)) = pick(rng, &|d| d == DType::Bool) else {
+                    continue;
+                };
+                let (a, d) = *values.get(rng.below(values.len())).expect("inputs exist");
+                let (b, _) = pick(rng, &|e| e == d).expect("a itself");
+                (Primitive::Select, vec![c, a, b], d)
+            }
+            _ => {
+                let (x, _) = *values.get(rng.below(values.len())).expect("inputs exist");
+                let to = [DType::F32, DType::F64, DType::Bool][rng.below(3)];
+                (Primitive::Cast(to), vec![x], to)
+            }
+        };
+        g.ops.push(FusedOp { prim, args, dtype });
+        values.push((Operand::Op(g.ops.len() - 1), dtype));
+    }
+    let n_out = 1 + rng.below(3);
+    for _ in 0..n_out {
+        let (v, _) = values[values.len() - 1 - rng.below(values.len().min(4))];
+        g.outputs.push(v);
+    }
+    g
+}
+
+/// The graph's outputs computed one primitive at a time.
+fn op_by_op(g: &FusedGraph, shape: &[usize], inputs: &[Array]) -> Vec<Array> {
+    let mut vals: Vec<Array> = vec![];
+    let get = |o: &Operand, vals: &[Array]| match *o {
+        Operand::Input(k) => inputs[k].clone(),
+        Operand::Op(i) => vals[i].clone(),
+    };
+    for op in &g.ops {
+        let ins: Vec<Array> = op.args.iter().map(|a| get(a, &vals)).collect();
+        let sigs: Vec<(&[usize], DType)> = ins.iter().map(|a| (a.shape(), a.dtype())).collect();
+        let (s, d) = infer(&op.prim, &sigs).expect("generated graphs are valid");
+        assert_eq!(s, shape);
+        vals.push(execute(&op.prim, &ins, &s, d).expect("elementwise ops do not fail"));
+    }
+    g.outputs.iter().map(|o| get(o, &vals)).collect()
+}
+
+fn same(a: f64, b: f64, tol: f64) -> bool {
+    (a.is_nan() && b.is_nan()) || a == b || (a - b).abs() <= tol * a.abs().max(b.abs()).max(1.0)
+}
+
+fn compare(what: &str, got: &Array, want: &Array, tol: f64) -> Result<(), String> {
+    if got.shape() != want.shape() || got.dtype() != want.dtype() {
+        return Err(format!(
+            "{what}: got {}{:?}, want {}{:?}",
+            got.dtype(),
+            got.shape(),
+            want.dtype(),
+            want.shape()
+        ));
+    }
+    let (g, w) = (got.to_f64_vec(), want.to_f64_vec());
+    for (i, (x, y)) in g.iter().zip(&w).enumerate() {
+        if !same(*x, *y, tol) || (tol == 0.0 && x.to_bits() != y.to_bits() && !x.is_nan()) {
+            return Err(format!("{what}: element {i} is {x}, want {y}"));
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn fused_elementwise_matches_op_by_op_bitwise() {
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut failures = vec![];
+    let cases = 400;
+    for case in 0..cases {
+        let s = shape(&mut rng);
+        let n_in = 1 + rng.below(4);
+        let dtypes: Vec<DType> = (0..n_in)
+            .map(|_| [DType::F32, DType::F64, DType::Bool][rng.below(3)])
+            .collect();
+        let n_ops = 1 + rng.below(12);
+        let g = graph(&mut rng, &dtypes, n_ops);
+        let inputs: Vec<Array> = dtypes.iter().map(|&d| input(&mut rng, &s, d)).collect();
+        let want = op_by_op(&g, &s, &inputs);
+        let prog = compile(&g);
+        let donate = (rng.below(3) == 0).then(|| (0, 0));
+        let got = run_elementwise(&prog, &s, inputs.clone(), donate);
+        for (k, (a, b)) in got.iter().zip(&want).enumerate() {
+            if let Err(e) = compare(&format!("case {case} output {k} over {s:?}"), a, b, 0.0) {
+                failures.push(format!("{e}\n{prog}"));
+            }
+        }
+    }
+    println!("fused elementwise: {cases} cases");
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures[..failures.len().min(3)].join("\n")
+    );
+}
+
+#[test]
+fn donated_buffers_are_overwritten_in_place() {
+    // out = exp(x) * 2 written into x's own buffer.
+    let n = 100_000;
+    let x = Array::from_vec(
+        (0..n).map(|i| i as f32 * 1e-5).collect::<Vec<f32>>(),
+        vec![n],
+    );
+    let ptr = x.buffer().as_slice::<f32>().as_ptr();
+    let g = FusedGraph {
+        inputs: vec![DType::F32, DType::F32],
+        ops: vec![
+            FusedOp {
+                prim: Primitive::Unary(UnaryOp::Exp),
+                args: vec![Operand::Input(0)],
+                dtype: DType::F32,
+            },
+            FusedOp {
+                prim: Primitive::Binary(BinaryOp::Mul),
+                args: vec![Operand::Op(0), Operand::Input(1)],
+                dtype: DType::F32,
+            },
+        ],
+        outputs: vec![Operand::Op(1)],
+    };
+    let two = Array::from_vec(vec![2.0f32], vec![]).broadcast_to(&[n]);
+    let want = op_by_op(&g, &[n], &[x.clone(), two.clone()]);
+    let out = run_elementwise(&compile(&g), &[n], vec![x, two], Some((0, 0)));
+    assert_eq!(
+        out[0].buffer().as_slice::<f32>().as_ptr(),
+        ptr,
+        "written in place"
+    );
+    compare("in place", &out[0], &want[0], 0.0).unwrap();
+}
+
+#[test]
+fn fused_reductions_match_op_by_op() {
+    let mut rng = Rng(0xD1B5_4A32_D192_ED03);
+    let mut failures = vec![];
+    let cases = 300;
+    let ops = [ReduceOp::Sum, ReduceOp::Max, ReduceOp::Min, ReduceOp::Prod];
+    for case in 0..cases {
+        let s = shape(&mut rng);
+        let dt = [DType::F32, DType::F64][rng.below(2)];
+        let n_in = 1 + rng.below(3);
+        let dtypes = vec![dt; n_in];
+        let n_ops = rng.below(6);
+        let mut g = graph(&mut rng, &dtypes, n_ops);
+        // The reduced value: the last float value (or input 0).
+        let last = (0..g.ops.len()).rev().find(|&i| g.ops[i].dtype == dt);
+        let reduced = last.map_or(Operand::Input(0), Operand::Op);
+        g.outputs.insert(0, reduced);
+        g.outputs.truncate(1 + rng.below(2));
+        let rank = s.len();
+        let axes: Vec<usize> = match rank {
+            0 => vec![],
+            _ => {
+                let a = rng.below(rank);
+                let b = a + rng.below(rank - a);
+                (a..=b).collect()
+            }
+        };
+        let Some(layout) = split(&s, &axes) else {
+            continue;
+        };
+        let op = ops[rng.below(ops.len())];
+        let out_shape: Vec<usize> = s
+            .iter()
+            .enumerate()
+            .map(|(d, &n)| if axes.contains(&d) { 1 } else { n })
+            .collect();
+        let inputs: Vec<Array> = dtypes.iter().map(|&d| input(&mut rng, &s, d)).collect();
+        let vals = op_by_op(&g, &s, &inputs);
+        let prim = Primitive::Reduce {
+            op,
+            axes: axes.clone(),
+        };
+        let want = execute(&prim, &vals[..1], &out_shape, dt).expect("reductions do not fail");
+        // Epilogue: y = reduced * 0.5 + 1.
+        let epi = FusedGraph {
+            inputs: vec![dt, dt],
+            ops: vec![
+                FusedOp {
+                    prim: Primitive::Binary(BinaryOp::Mul),
+                    args: vec![Operand::Input(0), Operand::Input(1)],
+                    dtype: dt,
+                },
+                FusedOp {
+                    prim: Primitive::Unary(UnaryOp::Exp),
+                    args: vec![Operand::Op(0)],
+                    dtype: dt,
+                },
+            ],
+            outputs: vec![Operand::Op(1)],
+        };
+        let half = Array::new(Buffer::filled(dt, 1, 0.5), vec![]).broadcast_to(&out_shape);
+        let want_epi = {
+            let m = execute(
+                &epi.ops[0].prim,
+                &[want.clone(), half.clone()],
+                &out_shape,
+                dt,
+            )
+            .unwrap();
+            execute(&epi.ops[1].prim, &[m], &out_shape, dt).unwrap()
+        };
+        let k = ReduceKernel {
+            prologue: Arc::new(compile(&g)),
+            op,
+            epilogue: Some(Arc::new(compile(&epi))),
+        };
+        let refs: Vec<&Array> = inputs.iter().collect();
+        let got = run_reduce(&k, &s, layout, &out_shape, &refs, &[&half]);
+        let tol = if dt == DType::F32 { 2e-5 } else { 1e-12 };
+        let what = format!("case {case}: {op:?} over {axes:?} of {s:?}");
+        let n_stores = g.outputs.len() - 1;
+        let checks = [
+            compare(&format!("{what} (value)"), &got[n_stores], &want, tol),
+            compare(
+                &format!("{what} (epilogue)"),
+                &got[n_stores + 1],
+                &want_epi,
+                tol * 4.0,
+            ),
+        ];
+        for (j, store) in got[..n_stores].iter().enumerate() {
+            if let Err(e) = compare(&format!("{what} (store {j})"), store, &vals[1 + j], 0.0) {
+                failures.push(e);
+            }
+        }
+        for c in checks {
+            if let Err(e) = c {
+                failures.push(e);
+            }
+        }
+    }
+    println!("fused reductions: {cases} cases");
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures[..failures.len().min(5)].join("\n")
+    );
+}

@@ -113,6 +113,9 @@ pub enum Rate {
     Gflops(f64),
     /// Bytes moved per second, in 1e9 (inputs read + output written).
     Gbps(f64),
+    /// Calls per second (for cases measured by latency: the median time
+    /// in the table is the figure).
+    Calls(f64),
 }
 
 impl Rate {
@@ -126,10 +129,15 @@ impl Rate {
         Rate::Gbps(bytes / seconds / 1e9)
     }
 
+    /// Calls per second of a case taking `seconds` a call.
+    pub fn calls(seconds: f64) -> Rate {
+        Rate::Calls(1.0 / seconds)
+    }
+
     /// The number, whatever the unit.
     pub fn value(self) -> f64 {
         match self {
-            Rate::Gflops(v) | Rate::Gbps(v) => v,
+            Rate::Gflops(v) | Rate::Gbps(v) | Rate::Calls(v) => v,
         }
     }
 
@@ -138,6 +146,7 @@ impl Rate {
         match self {
             Rate::Gflops(_) => "gflops",
             Rate::Gbps(_) => "gbps",
+            Rate::Calls(_) => "calls_per_s",
         }
     }
 }

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::harness::{Rate, Report};
 use crate::reference::References;
-use crate::suites::{elementwise, matmul, reduce};
+use crate::suites::{elementwise, jit, matmul, reduce};
 
 /// Suite name of the summary's JSON lines.
 pub const NAME: &str = "summary";
@@ -129,7 +129,62 @@ pub fn checks(report: &Report, refs: &References) -> Vec<Check> {
             mm("f16"),
             Target::AtLeast(0.75),
         ),
+        check(
+            "jit_selu_1M_vs_unfused",
+            "jitted SELU 1M speed-up over op by op",
+            ratio(report, "selu_jit", &[jit::SIZES[0]], "vs_unfused"),
+            Target::AtLeast(4.0),
+        ),
+        check(
+            "jit_selu_1M_gbps",
+            "jitted SELU 1M GB/s",
+            rate(report, jit::SUITE.name, "selu_jit", "f32", &[jit::SIZES[0]]),
+            Target::AtLeast(30.0),
+        ),
+        check(
+            "jit_selu_16M_vs_copy",
+            "jitted SELU 16M GB/s / copy GB/s",
+            ratio(report, "selu_jit", &[jit::SIZES[1]], "ratio_copy"),
+            Target::AtLeast(0.60),
+        ),
+        check(
+            "jit_first_call_ms",
+            "first jitted SELU call (ms)",
+            ms(report, "selu_first_call", &[jit::SIZES[0]]),
+            Target::Below(5.0),
+        ),
+        check(
+            "jit_tiny_hit_us",
+            "cache hit, tiny function (us)",
+            ms(report, "tiny_hit", &jit::TINY).map(|m| m * 1e3),
+            Target::Below(10.0),
+        ),
+        check(
+            "jit_mlp_step_64_ms",
+            "jitted MLP Adam step, batch 64 (ms)",
+            ms(report, "mlp_step_jit", &[jit::BATCHES[0], 784]),
+            Target::Below(0.6),
+        ),
+        check(
+            "jit_mlp_step_512_ms",
+            "jitted MLP Adam step, batch 512 (ms)",
+            ms(report, "mlp_step_jit", &[jit::BATCHES[1], 784]),
+            Target::Below(3.0),
+        ),
     ]
+}
+
+/// A ratio field of a `jit` row, if measured.
+fn ratio(report: &Report, name: &str, shape: &[usize], key: &str) -> Option<f64> {
+    let row = report.find(jit::SUITE.name, name, "f32", shape)?;
+    row.ratios.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
+}
+
+/// The median time of a `jit` row in milliseconds, if measured.
+fn ms(report: &Report, name: &str, shape: &[usize]) -> Option<f64> {
+    report
+        .find(jit::SUITE.name, name, "f32", shape)
+        .map(|r| r.stats.median_s * 1e3)
 }
 
 /// Prints the summary block (and its JSON lines with `--json`).
@@ -151,7 +206,7 @@ pub fn print(report: &Report, refs: &References) {
         .filter(|r| r.suite == matmul::SUITE.name)
         .filter_map(|r| match r.rate {
             Rate::Gflops(g) => Some((g, r)),
-            Rate::Gbps(_) => None,
+            Rate::Gbps(_) | Rate::Calls(_) => None,
         })
         .max_by(|a, b| a.0.total_cmp(&b.0));
     if let Some((g, r)) = peak {

@@ -164,6 +164,27 @@ impl Array {
         out
     }
 
+    /// The first element (at the view's offset) widened to f64; `None` for
+    /// an empty array.
+    pub fn first_f64(&self) -> Option<f64> {
+        if self.numel() == 0 {
+            return None;
+        }
+        Some(crate::with_dtype!(self.dtype(), T, {
+            crate::dtype::Element::to_f64(self.buf.as_slice::<T>()[self.offset])
+        }))
+    }
+
+    /// True if every element is the same stored value (all strides 0).
+    pub fn is_splat(&self) -> bool {
+        self.numel() >= 1
+            && self
+                .strides
+                .iter()
+                .zip(&self.shape)
+                .all(|(&s, &d)| s == 0 || d == 1)
+    }
+
     /// The elements widened to f64, row-major.
     pub fn to_f64_vec(&self) -> Vec<f64> {
         crate::with_dtype!(self.dtype(), T, {

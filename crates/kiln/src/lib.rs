@@ -16,8 +16,10 @@ pub use kiln_core::*;
 /// Everything a typical program needs, in one import.
 pub mod prelude {
     pub use kiln_core::autodiff::{
-        checkpoint, custom_vjp, grad, value_and_grad, value_and_grad_with_aux, vjp, Const, Tree,
+        checkpoint, custom_vjp, grad, value_and_grad, value_and_grad_with_aux, vjp, Const, Static,
+        Tree,
     };
+    pub use kiln_core::jit::{debug_print, jit, make_ir, Jit, Passes};
     pub use kiln_core::ops::creation::{
         arange, bernoulli, eye, from_f64, full, full_like, linspace, normal, ones, ones_like,
         permutation, rand, randint, randn, uniform, zeros, zeros_like,

@@ -12,6 +12,7 @@ use crate::reference::References;
 
 pub mod conv;
 pub mod elementwise;
+pub mod jit;
 pub mod matmul;
 pub mod reduce;
 
@@ -31,6 +32,7 @@ pub const SUITES: &[Suite] = &[
     elementwise::SUITE,
     reduce::SUITE,
     conv::SUITE,
+    jit::SUITE,
 ];
 
 /// The suite called `name`.

@@ -1,6 +1,7 @@
-//! Batched matrix multiply: the `gemm` crate for f32/f64 (strided
-//! operands, no copies, multi-threaded), f16/bf16 through f32, and a plain
-//! i-k-j loop for integers.
+//! Batched matrix multiply: Kiln's own f32 GEMM ([`super::sgemm`]:
+//! packing, an AVX2/FMA microkernel, threads) for f32 and, widened, for
+//! f16/bf16; the `gemm` crate for f64 (strided operands, no copies,
+//! multi-threaded); and a plain i-k-j loop for integers.
 
 use super::scalar::Num;
 use crate::array::Array;
@@ -38,14 +39,14 @@ fn batch_offsets(a: &Array) -> Vec<usize> {
 /// `Primitive::Matmul` on `a: [..., m, k]` and `b: [..., k, n]`.
 pub fn matmul(a: &Array, b: &Array, out_shape: &[usize]) -> Array {
     match a.dtype() {
-        DType::F32 => gemm_batched::<f32>(a, b, out_shape),
+        DType::F32 => sgemm_batched(a, b, out_shape),
         DType::F64 => gemm_batched::<f64>(a, b, out_shape),
         // Half types: widened to f32 (O(n^2) conversions), multiplied by
         // the f32 kernel with f32 accumulation, rounded once. Measured
         // faster than gemm's native f16 kernel on AVX2 machines.
         DType::F16 | DType::BF16 => {
             let up = |x: &Array| super::elementwise::cast(x, DType::F32);
-            let c = gemm_batched::<f32>(&up(a), &up(b), out_shape);
+            let c = sgemm_batched(&up(a), &up(b), out_shape);
             super::elementwise::cast(&c, a.dtype())
         }
         d => crate::with_int_dtype!(
@@ -55,6 +56,27 @@ pub fn matmul(a: &Array, b: &Array, out_shape: &[usize]) -> Array {
             unreachable!("infer rejects bool")
         ),
     }
+}
+
+/// f32 matmul of every batch matrix through [`super::sgemm::sgemm`].
+fn sgemm_batched(a: &Array, b: &Array, out_shape: &[usize]) -> Array {
+    let r = a.shape().len();
+    let (m, k, n) = (a.shape()[r - 2], a.shape()[r - 1], b.shape()[r - 1]);
+    let mut out = crate::pool::take::<f32>(numel(out_shape));
+    if out.is_empty() {
+        return Array::from_vec(out, out_shape.to_vec());
+    }
+    let (ars, acs) = (a.strides()[r - 2], a.strides()[r - 1]);
+    let (brs, bcs) = (b.strides()[r - 2], b.strides()[r - 1]);
+    let (ab, bb) = (a.buffer().as_slice::<f32>(), b.buffer().as_slice::<f32>());
+    for ((ao, bo), dst) in batch_offsets(a)
+        .into_iter()
+        .zip(batch_offsets(b))
+        .zip(out.chunks_mut(m * n))
+    {
+        super::sgemm::sgemm(m, n, k, ab, ao, ars, acs, bb, bo, brs, bcs, dst);
+    }
+    Array::from_vec(out, out_shape.to_vec())
 }
 
 fn gemm_batched<T: BufferElement + Element>(a: &Array, b: &Array, out_shape: &[usize]) -> Array {

@@ -11,6 +11,7 @@ pub mod movement;
 pub mod reduce;
 pub mod rows;
 pub mod scalar;
+pub mod sgemm;
 pub mod simd;
 pub mod vmath;
 

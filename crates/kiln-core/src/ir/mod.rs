@@ -137,11 +137,12 @@ fn typed(ir: &Ir, v: Var) -> String {
 
 /// A short rendering of a constant's value (scalars in full).
 pub fn const_text(a: &Array) -> String {
-    if a.numel() == 1 {
-        let v = a.to_f64_vec()[0];
+    if a.is_splat() {
+        let v = a.first_f64().unwrap_or(0.0);
         match a.dtype() {
             DType::Bool => (v != 0.0).to_string(),
-            d if d.is_float() => format!("{v:?}"),
+            DType::F64 => format!("{v:?}"),
+            d if d.is_float() => format!("{:?}", v as f32),
             _ => format!("{}", v as i64),
         }
     } else {

@@ -189,6 +189,10 @@ pub fn debug_print(fmt: &str, x: &Tensor) -> Tensor {
     x.clone()
 }
 
+/// What one trace gives: the recorded program, the result tree, and the
+/// grad-slot guards.
+type Traced<O> = (Ir, O, Vec<(Tensor, Option<trace::Signature>)>);
+
 /// Ends a trace if the traced function unwinds.
 struct TraceGuard(bool);
 
@@ -392,16 +396,12 @@ where
 
     /// Runs `f` once on placeholders: the recorded program (unoptimized),
     /// the result tree, and the grad-slot guards.
-    fn traced(&self, args: &A) -> Result<(Ir, O, Vec<(Tensor, Option<trace::Signature>)>)> {
+    fn traced(&self, args: &A) -> Result<Traced<O>> {
         let leaves = jit_walk(|| args.flatten()).0;
         self.traced_with(args, &leaves)
     }
 
-    fn traced_with(
-        &self,
-        args: &A,
-        leaves: &[Tensor],
-    ) -> Result<(Ir, O, Vec<(Tensor, Option<trace::Signature>)>)> {
+    fn traced_with(&self, args: &A, leaves: &[Tensor]) -> Result<Traced<O>> {
         if trace::active() {
             return Err(Error::Trace(format!(
                 "{} cannot be traced while another function is being traced",
@@ -434,10 +434,7 @@ where
         let traced_args = jit_walk(|| args.rebuild(&mut placeholders.into_iter())).0;
         let out = f(&traced_args).into_result();
         drop(traced_args);
-        let out = match out {
-            Ok(o) => o,
-            Err(e) => return Err(e),
-        };
+        let out = out?;
         let results: Vec<Tensor> = jit_walk(|| out.flatten())
             .0
             .iter()

@@ -14,8 +14,8 @@ pub fn cse(mut ir: Ir) -> Ir {
     let mut alias: Vec<Option<Var>> = vec![None; ir.vars.len()];
     let mut consts: HashMap<(crate::DType, Vec<usize>, u64), Var> = HashMap::new();
     for (v, a) in &ir.consts {
-        if a.numel() == 1 {
-            let bits = a.to_f64_vec()[0].to_bits();
+        if a.is_splat() {
+            let bits = a.first_f64().unwrap_or(0.0).to_bits();
             let key = (a.dtype(), a.shape().to_vec(), bits);
             match consts.get(&key) {
                 Some(&w) => alias[*v] = Some(w),

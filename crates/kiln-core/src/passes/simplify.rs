@@ -19,8 +19,8 @@ pub fn simplify(mut ir: Ir) -> Ir {
     let mut producer: Vec<Option<usize>> = vec![None; n];
     let mut constant: Vec<Option<f64>> = vec![None; n];
     for (v, a) in &ir.consts {
-        if a.numel() >= 1 && a.strides().iter().all(|&s| s == 0) {
-            constant[*v] = Some(a.to_f64_vec()[0]);
+        if a.is_splat() {
+            constant[*v] = a.first_f64();
         }
     }
     let resolve = |alias: &[Option<Var>], mut v: Var| {
@@ -137,7 +137,11 @@ fn rewrite(
                 Some(p) => match &p.prim {
                     Primitive::Permute(inner) => {
                         let composed: Vec<usize> = perm.iter().map(|&q| inner[q]).collect();
-                        Some(Replace(Primitive::Permute(composed), vec![p.inputs[0]]))
+                        if composed.iter().enumerate().all(|(i, &c)| i == c) {
+                            Some(Alias(p.inputs[0]))
+                        } else {
+                            Some(Replace(Primitive::Permute(composed), vec![p.inputs[0]]))
+                        }
                     }
                     _ => None,
                 },

@@ -328,21 +328,30 @@ pub fn arg_dtype(g: &FusedGraph, a: &Operand) -> DType {
     }
 }
 
-impl fmt::Display for Src {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Lane {
+    /// Register name prefix: `s` (f32), `d` (f64), `b` (bool).
+    fn prefix(self) -> char {
         match self {
-            Src::Reg(r) => write!(f, "r{r}"),
-            Src::In(k) => write!(f, "in{k}"),
+            Lane::F32 => 's',
+            Lane::F64 => 'd',
+            Lane::Bool => 'b',
         }
     }
 }
 
-impl fmt::Display for Dst {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Dst::Reg(r) => write!(f, "r{r}"),
-            Dst::Out(k) => write!(f, "out{k}"),
-        }
+/// `s0` (an f32 register), `in1` (an input).
+fn src(s: Src, lane: Lane) -> String {
+    match s {
+        Src::Reg(r) => format!("{}{r}", lane.prefix()),
+        Src::In(k) => format!("in{k}"),
+    }
+}
+
+/// `d2` (an f64 register), `out0` (an output).
+fn dst(d: Dst, lane: Lane) -> String {
+    match d {
+        Dst::Reg(r) => format!("{}{r}", lane.prefix()),
+        Dst::Out(k) => format!("out{k}"),
     }
 }
 
@@ -353,29 +362,68 @@ impl fmt::Display for Lane {
 }
 
 impl fmt::Display for Instr {
-    /// `r1:f32 = exp r0`: one line per instruction.
+    /// `s1 = exp s0`: one line per instruction; registers are named by
+    /// lane type (`s` f32, `d` f64, `b` bool).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use Lane::Bool;
         match self {
-            Instr::Unary { op, t, x, dst } => {
-                write!(f, "{dst} = {} {x}  ({t})", Primitive::Unary(*op).name())
+            Instr::Unary { op, t, x, dst: d } => {
+                let out = match op {
+                    UnaryOp::IsNan | UnaryOp::IsInf => Bool,
+                    _ => *t,
+                };
+                let name = Primitive::Unary(*op).name();
+                write!(f, "{} = {name} {}", dst(*d, out), src(*x, *t))
             }
-            Instr::Binary { op, t, a, b, dst } => {
+            Instr::Binary {
+                op,
+                t,
+                a,
+                b,
+                dst: d,
+            } => {
+                let name = Primitive::Binary(*op).name();
                 write!(
                     f,
-                    "{dst} = {} {a} {b}  ({t})",
-                    Primitive::Binary(*op).name()
+                    "{} = {name} {} {}",
+                    dst(*d, *t),
+                    src(*a, *t),
+                    src(*b, *t)
                 )
             }
-            Instr::Compare { op, t, a, b, dst } => {
+            Instr::Compare {
+                op,
+                t,
+                a,
+                b,
+                dst: d,
+            } => {
+                let name = Primitive::Compare(*op).name();
                 write!(
                     f,
-                    "{dst} = {} {a} {b}  ({t})",
-                    Primitive::Compare(*op).name()
+                    "{} = {name} {} {}",
+                    dst(*d, Bool),
+                    src(*a, *t),
+                    src(*b, *t)
                 )
             }
-            Instr::Select { t, c, a, b, dst } => write!(f, "{dst} = select {c} {a} {b}  ({t})"),
-            Instr::Cast { from, to, x, dst } => write!(f, "{dst} = cast {x}  ({from} -> {to})"),
-            Instr::Copy { t, x, dst } => write!(f, "{dst} = copy {x}  ({t})"),
+            Instr::Select { t, c, a, b, dst: d } => write!(
+                f,
+                "{} = select {} {} {}",
+                dst(*d, *t),
+                src(*c, Bool),
+                src(*a, *t),
+                src(*b, *t)
+            ),
+            Instr::Cast {
+                from,
+                to,
+                x,
+                dst: d,
+            } => {
+                write!(f, "{} = cast[{to}] {}", dst(*d, *to), src(*x, *from))
+            }
+            Instr::Copy { t, x, dst: d } => write!(f, "{} = copy {}", dst(*d, *t), src(*x, *t)),
         }
     }
 }

@@ -271,7 +271,7 @@ fn fused_elementwise_matches_op_by_op_bitwise() {
         let inputs: Vec<Array> = dtypes.iter().map(|&d| input(&mut rng, &s, d)).collect();
         let want = op_by_op(&g, &s, &inputs);
         let prog = compile(&g);
-        let donate = (rng.below(3) == 0).then(|| (0, 0));
+        let donate = (rng.below(3) == 0).then_some((0, 0));
         let got = run_elementwise(&prog, &s, inputs.clone(), donate);
         for (k, (a, b)) in got.iter().zip(&want).enumerate() {
             if let Err(e) = compare(&format!("case {case} output {k} over {s:?}"), a, b, 0.0) {

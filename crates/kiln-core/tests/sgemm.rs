@@ -1,0 +1,259 @@
+//! sgemm against a naive f64-accumulated reference.
+//!
+//! Tolerance: |c - ref| <= k * eps_f32 * sum_p |a_ip * b_pj| + tiny, i.e.
+//! twice the classical worst-case bound gamma_k for k-term f32 summation
+//! (blocking/FMA only make the real error smaller).
+
+use kiln_core::cpu::sgemm::{sgemm, sgemm_with, Blocking, Config, Kernel, DEFAULT_BLOCKING};
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        // xorshift64*
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545F4914F6CDD1D)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn f32(&mut self) -> f32 {
+        ((self.next() >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+    }
+}
+
+/// A strided operand: `rows x cols` stored in a buffer with padding.
+struct Operand {
+    buf: Vec<f32>,
+    off: usize,
+    rs: isize,
+    cs: isize,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Layout {
+    RowMajor,
+    ColMajor,
+    /// Row-major with padded rows and a leading offset.
+    PaddedRow,
+    /// Column-major with padded columns and a leading offset.
+    PaddedCol,
+    /// Every other column of a row-major buffer (cs = 2).
+    StridedBoth,
+    /// Rows reversed (negative row stride).
+    NegRow,
+    /// Zero row stride: every row is the same (broadcast).
+    Broadcast,
+}
+
+const LAYOUTS: [Layout; 7] = [
+    Layout::RowMajor,
+    Layout::ColMajor,
+    Layout::PaddedRow,
+    Layout::PaddedCol,
+    Layout::StridedBoth,
+    Layout::NegRow,
+    Layout::Broadcast,
+];
+
+fn make(rng: &mut Rng, rows: usize, cols: usize, layout: Layout) -> Operand {
+    let (off, rs, cs, len) = match layout {
+        Layout::RowMajor => (0, cols as isize, 1, rows * cols),
+        Layout::ColMajor => (0, 1, rows as isize, rows * cols),
+        Layout::PaddedRow => (3, cols as isize + 5, 1, 3 + rows * (cols + 5)),
+        Layout::PaddedCol => (7, 1, rows as isize + 3, 7 + cols * (rows + 3)),
+        Layout::StridedBoth => (1, 2 * cols as isize + 1, 2, 1 + rows * (2 * cols + 1)),
+        Layout::NegRow => ((rows.max(1) - 1) * cols, -(cols as isize), 1, rows * cols),
+        Layout::Broadcast => (2, 0, 1, 2 + cols),
+    };
+    let buf = (0..len.max(1)).map(|_| rng.f32()).collect();
+    Operand { buf, off, rs, cs }
+}
+
+fn get(o: &Operand, i: usize, j: usize) -> f32 {
+    o.buf[(o.off as isize + i as isize * o.rs + j as isize * o.cs) as usize]
+}
+
+fn check(cfg: &Config, m: usize, n: usize, k: usize, a: &Operand, b: &Operand, what: &str) {
+    let mut c = vec![f32::NAN; m * n]; // must be overwritten, never read
+    sgemm_with(
+        cfg, m, n, k, &a.buf, a.off, a.rs, a.cs, &b.buf, b.off, b.rs, b.cs, &mut c,
+    );
+    for i in 0..m {
+        for j in 0..n {
+            let (mut r, mut s) = (0.0f64, 0.0f64);
+            for p in 0..k {
+                let x = get(a, i, p) as f64 * get(b, p, j) as f64;
+                r += x;
+                s += x.abs();
+            }
+            let tol = k as f64 * f32::EPSILON as f64 * s + 1e-30;
+            let got = c[i * n + j] as f64;
+            assert!(
+                (got - r).abs() <= tol,
+                "{what}: m={m} n={n} k={k} cfg={cfg:?} at ({i},{j}): got {got}, want {r}, tol {tol}"
+            );
+        }
+    }
+}
+
+fn configs() -> Vec<Config> {
+    let small = Blocking {
+        mc: 12,
+        kc: 7,
+        nc: 32,
+    };
+    let mut v = Vec::new();
+    for kernel in [Kernel::Auto, Kernel::Scalar] {
+        for blocking in [DEFAULT_BLOCKING, small] {
+            for threads in [1, 2, 3] {
+                v.push(Config {
+                    kernel,
+                    blocking,
+                    threads,
+                    ..Config::default()
+                });
+            }
+        }
+    }
+    v.push(Config::default());
+    v
+}
+
+#[test]
+fn tiny_and_edge_shapes() {
+    let mut rng = Rng(0x1234_5678_9abc_def1);
+    let dims = [1usize, 2, 5, 6, 7, 15, 16, 17, 33];
+    for cfg in configs() {
+        for &m in &dims {
+            for &n in &dims {
+                for &k in &[1usize, 2, 3, 8, 19] {
+                    let a = make(&mut rng, m, k, Layout::RowMajor);
+                    let b = make(&mut rng, k, n, Layout::RowMajor);
+                    check(&cfg, m, n, k, &a, &b, "edge");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn random_shapes_and_layouts() {
+    let mut rng = Rng(0xfeed_beef_cafe_f00d);
+    let cfgs = configs();
+    for iter in 0..400 {
+        let m = 1 + rng.below(if iter % 10 == 0 { 200 } else { 40 });
+        let n = 1 + rng.below(if iter % 10 == 1 { 200 } else { 40 });
+        let k = 1 + rng.below(if iter % 10 == 2 { 600 } else { 50 });
+        let la = LAYOUTS[rng.below(LAYOUTS.len())];
+        let lb = LAYOUTS[rng.below(LAYOUTS.len())];
+        let a = make(&mut rng, m, k, la);
+        let b = make(&mut rng, k, n, lb);
+        let cfg = cfgs[iter % cfgs.len()];
+        check(&cfg, m, n, k, &a, &b, &format!("A {la:?} B {lb:?}"));
+    }
+}
+
+#[test]
+fn model_shapes_default_path() {
+    let mut rng = Rng(42);
+    // (m, k, n, layout of A): the benchmark shapes, scaled to test speed.
+    for &(m, k, n, la) in &[
+        (64, 784, 256, Layout::RowMajor),
+        (512, 256, 10, Layout::RowMajor),
+        (300, 512, 70, Layout::ColMajor), // A^T @ G style
+        (257, 300, 129, Layout::PaddedRow),
+    ] {
+        let a = make(&mut rng, m, k, la);
+        let b = make(&mut rng, k, n, Layout::RowMajor);
+        check(&Config::default(), m, n, k, &a, &b, "model");
+        for threads in [2, 4] {
+            let cfg = Config {
+                threads,
+                ..Config::default()
+            };
+            check(&cfg, m, n, k, &a, &b, "model-threads");
+        }
+        for grid in [(1, 1), (1, 3), (5, 1), (3, 2)] {
+            let cfg = Config {
+                threads: 2,
+                grid: Some(grid),
+                ..Config::default()
+            };
+            check(&cfg, m, n, k, &a, &b, "model-grid");
+        }
+    }
+}
+
+#[test]
+fn transposed_view_of_row_major_storage() {
+    // A stored r x c row-major; use A^T (c x r): rs = 1, cs = c.
+    let mut rng = Rng(7);
+    let (r, cc, n) = (53, 41, 29);
+    let store: Vec<f32> = (0..r * cc).map(|_| rng.f32()).collect();
+    let a = Operand {
+        buf: store,
+        off: 0,
+        rs: 1,
+        cs: cc as isize,
+    };
+    let b = make(&mut rng, r, n, Layout::RowMajor);
+    for cfg in configs() {
+        check(&cfg, cc, n, r, &a, &b, "A^T");
+    }
+}
+
+#[test]
+fn k_zero_and_empty() {
+    let mut c = vec![5.0f32; 12];
+    sgemm(3, 4, 0, &[], 0, 0, 1, &[], 0, 4, 1, &mut c);
+    assert!(c.iter().all(|&x| x == 0.0));
+    let mut c: Vec<f32> = vec![];
+    sgemm(0, 4, 3, &[], 0, 3, 1, &[0.0; 12], 0, 4, 1, &mut c);
+    sgemm(3, 0, 3, &[0.0; 9], 0, 3, 1, &[], 0, 0, 1, &mut c);
+}
+
+#[test]
+fn exact_small_integers() {
+    // Integers small enough that f32 sums are exact in any order.
+    let (m, n, k) = (37, 45, 300);
+    let a: Vec<f32> = (0..m * k).map(|i| ((i * 7) % 5) as f32 - 2.0).collect();
+    let b: Vec<f32> = (0..k * n).map(|i| ((i * 3) % 7) as f32 - 3.0).collect();
+    let mut c = vec![0.0; m * n];
+    sgemm(m, n, k, &a, 0, k as isize, 1, &b, 0, n as isize, 1, &mut c);
+    for i in 0..m {
+        for j in 0..n {
+            let r: f32 = (0..k).map(|p| a[i * k + p] * b[p * n + j]).sum();
+            assert_eq!(c[i * n + j], r);
+        }
+    }
+}
+
+#[test]
+#[should_panic(expected = "outside its slice")]
+fn rejects_out_of_bounds_a() {
+    let mut c = vec![0.0; 4];
+    sgemm(2, 2, 2, &[0.0; 3], 0, 2, 1, &[0.0; 4], 0, 2, 1, &mut c);
+}
+
+#[test]
+#[should_panic(expected = "outside its slice")]
+fn rejects_negative_reach() {
+    let mut c = vec![0.0; 4];
+    sgemm(2, 2, 2, &[0.0; 4], 1, -2, 1, &[0.0; 4], 0, 2, 1, &mut c);
+}
+
+#[test]
+#[should_panic(expected = "outside its slice")]
+fn rejects_out_of_bounds_b_offset() {
+    let mut c = vec![0.0; 4];
+    sgemm(2, 2, 2, &[0.0; 4], 0, 2, 1, &[0.0; 5], 2, 2, 1, &mut c);
+}
+
+#[test]
+#[should_panic(expected = "c.len()")]
+fn rejects_wrong_c_len() {
+    let mut c = vec![0.0; 3];
+    sgemm(2, 2, 2, &[0.0; 4], 0, 2, 1, &[0.0; 4], 0, 2, 1, &mut c);
+}

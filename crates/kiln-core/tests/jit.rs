@@ -324,3 +324,12 @@ fn every_pass_configuration_gives_the_same_results() {
         close(&j.call(&x).unwrap(), &want, 1e-6);
     }
 }
+
+#[test]
+fn repeated_retraces_warn_once() {
+    let f = jit(|x: &Tensor| x * 2.0);
+    for n in 1..=kiln_core::jit::RETRACE_WARNING as usize + 2 {
+        f.call(&Tensor::from_vec(vec![1.0f32; n], &[n]).unwrap()).unwrap();
+        assert_eq!(f.stats().warned, n as u64 >= kiln_core::jit::RETRACE_WARNING);
+    }
+}

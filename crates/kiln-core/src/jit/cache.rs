@@ -74,6 +74,9 @@ pub struct JitStats {
     pub entries: usize,
     /// Total time spent tracing, optimizing and lowering.
     pub compile_time: Duration,
+    /// Whether the retrace warning was printed (after
+    /// [`RETRACE_WARNING`](super::RETRACE_WARNING) traces).
+    pub warned: bool,
 }
 
 impl fmt::Display for JitStats {
@@ -96,8 +99,6 @@ pub struct Cache<O> {
     pub map: HashMap<CacheKey, Vec<Arc<Entry<O>>>>,
     /// Counters.
     pub stats: JitStats,
-    /// Set once the retrace warning was printed.
-    pub warned: bool,
 }
 
 impl<O> Default for Cache<O> {
@@ -105,7 +106,6 @@ impl<O> Default for Cache<O> {
         Cache {
             map: HashMap::new(),
             stats: JitStats::default(),
-            warned: false,
         }
     }
 }

@@ -379,8 +379,8 @@ where
                 elapsed.as_secs_f64() * 1e3
             );
         }
-        if c.stats.traces >= RETRACE_WARNING && !c.warned {
-            c.warned = true;
+        if c.stats.traces >= RETRACE_WARNING && !c.stats.warned {
+            c.stats.warned = true;
             eprintln!(
                 "kiln jit: warning: {} has been traced {} times (latest: {why}); \
                  vary shapes less, mark non-tensor arguments Static(..), or set \

@@ -5,10 +5,12 @@
 //! cargo run --release --example mnist                  # 784-256-10 MLP, 3 epochs
 //! cargo run --release --example mnist -- --model cnn   # small CNN
 //! cargo run --release --example mnist -- --epochs 1 --batch-size 128 --seed 7
+//! cargo run --release --example mnist -- --eager       # without jit
 //! ```
 //!
 //! The seed architecture: 784-256-10 MLP, ReLU, cross-entropy, Adam lr 1e-3,
-//! batch 64.
+//! batch 64. The whole training step (forward, backward, Adam update) is
+//! jitted: traced once per batch shape, then run as a fused plan.
 
 use indicatif::{ProgressBar, ProgressStyle};
 use kiln::data::loader::DataLoader;
@@ -20,6 +22,7 @@ use kiln::nn::metrics::{evaluate, RunningMean};
 use kiln::nn::optim::{Adam, Optimizer};
 use kiln::nn::Module;
 use kiln::prelude::*;
+use std::cell::RefCell;
 use std::time::Instant;
 
 /// The seed architecture: 784-256-10 with ReLU.
@@ -66,6 +69,7 @@ struct Args {
     lr: f64,
     limit: Option<usize>,
     out: Option<String>,
+    jit: bool,
 }
 
 fn parse_args() -> Result<Args> {
@@ -77,6 +81,7 @@ fn parse_args() -> Result<Args> {
         lr: 1e-3,
         limit: None,
         out: None,
+        jit: true,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -104,12 +109,13 @@ fn parse_args() -> Result<Args> {
                 a.lr = v.parse().map_err(|_| bad(&v))?;
             }
             "--out" => a.out = Some(value()?),
+            "--eager" => a.jit = false,
             "--limit" => {
                 let v = value()?;
                 a.limit = Some(v.parse().map_err(|_| bad(&v))?);
             }
             "-h" | "--help" => {
-                println!("usage: mnist [--epochs N] [--batch-size N] [--model mlp|cnn] [--seed N] [--lr X] [--limit N] [--out PATH]");
+                println!("usage: mnist [--epochs N] [--batch-size N] [--model mlp|cnn] [--seed N] [--lr X] [--limit N] [--out PATH] [--eager]");
                 std::process::exit(0);
             }
             other => {
@@ -144,7 +150,7 @@ fn main() -> Result<()> {
     let test_loader = DataLoader::new(test, 1000);
 
     let key = Key::new(args.seed);
-    let mut model: Box<dyn Module> = match args.model.as_str() {
+    let model: Box<dyn Module> = match args.model.as_str() {
         "mlp" => Box::new(Mlp {
             fc1: Linear::new(784, 256, true, key.fold_in(1)),
             fc2: Linear::new(256, 10, true, key.fold_in(2)),
@@ -176,20 +182,33 @@ fn main() -> Result<()> {
         }),
     };
     println!(
-        "Model {} with {} parameters; Adam lr {}, batch {}, {} epochs, seed {}",
+        "Model {} with {} parameters; Adam lr {}, batch {}, {} epochs, seed {}, {}",
         args.model,
         model.num_parameters(),
         args.lr,
         args.batch_size,
         args.epochs,
-        args.seed
+        args.seed,
+        if args.jit { "jitted step" } else { "eager" }
     );
-    let mut opt = Adam::new(model.parameters(), args.lr);
+    let model = RefCell::new(model);
+    let opt = RefCell::new(Adam::new(model.borrow().parameters(), args.lr));
+    // One training step; the model and optimizer state it reads and
+    // assigns become inputs and outputs of the jitted program.
+    let step = |(x, y): &(Tensor, Tensor)| -> Result<Tensor> {
+        let loss = cross_entropy(&model.borrow().forward(x), y);
+        loss.backward()?;
+        let mut opt = opt.borrow_mut();
+        opt.step()?;
+        opt.zero_grad();
+        Ok(loss)
+    };
+    let jitted = jit(&step).named("train_step");
     let style = ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg}")
         .expect("valid template")
         .progress_chars("=> ");
     for epoch in 0..args.epochs {
-        model.train(true);
+        model.borrow_mut().train(true);
         let bar = ProgressBar::new(loader.len() as u64)
             .with_style(style.clone())
             .with_prefix(format!("{}", epoch + 1));
@@ -197,11 +216,13 @@ fn main() -> Result<()> {
         let mut train_loss = RunningMean::new();
         for (i, batch) in loader.epoch(epoch as u64)?.enumerate() {
             let (x, y) = batch?;
-            let loss = cross_entropy(&model.forward(&x), &y);
-            loss.backward()?;
-            opt.step()?;
-            opt.zero_grad();
-            train_loss.add(loss.item_f64()?, y.numel() as f64);
+            let n = y.numel() as f64;
+            let loss = if args.jit {
+                jitted.call(&(x, y))?
+            } else {
+                step(&(x, y))?
+            };
+            train_loss.add(loss.item_f64()?, n);
             bar.inc(1);
             if i % 20 == 0 {
                 let rate = train_loss.count() / start.elapsed().as_secs_f64();
@@ -214,7 +235,11 @@ fn main() -> Result<()> {
         }
         bar.finish_and_clear();
         let secs = start.elapsed().as_secs_f64();
-        let test = evaluate(model.as_mut(), test_loader.epoch(0)?, cross_entropy)?;
+        let test = evaluate(
+            model.borrow_mut().as_mut(),
+            test_loader.epoch(0)?,
+            cross_entropy,
+        )?;
         println!(
             "epoch {}: train loss {:.4}  test accuracy {:.2}%  ({:.1} s, {:.0} samples/s)",
             epoch + 1,
@@ -227,7 +252,7 @@ fn main() -> Result<()> {
     let out = args
         .out
         .unwrap_or_else(|| format!("target/mnist-{}.safetensors", args.model));
-    kiln::nn::serialize::save_module(model.as_ref(), &out)?;
+    kiln::nn::serialize::save_module(model.borrow().as_ref(), &out)?;
     println!("Saved the trained model to {out} (safetensors, keys like fc1.weight)");
     Ok(())
 }

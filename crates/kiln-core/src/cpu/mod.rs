@@ -14,6 +14,7 @@ pub mod scalar;
 pub mod sgemm;
 pub mod simd;
 pub mod vmath;
+pub mod workers;
 
 use crate::array::Array;
 use crate::dtype::DType;

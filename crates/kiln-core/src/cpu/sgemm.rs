@@ -14,13 +14,11 @@
 //!
 //! Threading: C is cut into a small grid of rectangular *units* (a few per
 //! thread, sized by a cost model that weighs repacking against balance).
-//! The calling thread and `threads - 1` rayon helpers claim units from an
-//! atomic counter; each unit runs the loop nest above with the claiming
-//! thread's own packing buffers. The caller starts computing at once (no
-//! wake-up latency on the critical path), a helper that wakes late simply
-//! finds less work, and a helper that wakes after the end finds none. There
-//! are no barriers, so this cannot deadlock when rayon's pool is busy (the
-//! caller then does everything itself). Small products run on the caller.
+//! The calling thread and the kernel workers (`crate::cpu::workers`) claim
+//! units from an atomic counter; each unit runs the loop nest above with
+//! the claiming thread's own packing buffers. The caller starts computing
+//! at once (no wake-up latency on the critical path) and a worker that
+//! arrives late simply finds less work. Small products run on the caller.
 //!
 //! Units do not share packed B: on the 2-vCPU EPYC VM this was tuned on, a
 //! cache line moves between the two cores in ~240 ns one way (measured
@@ -37,8 +35,6 @@
 use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 /// Rows of the register tile (broadcast from packed A).
 pub const MR: usize = 6;
@@ -198,7 +194,7 @@ pub fn sgemm_with(
         unsafe { gemm_part(&arch, &blk, m, n, k, av, bv, cv) };
         return;
     }
-    let job = Arc::new(Job {
+    let job = Job {
         arch,
         blk,
         m,
@@ -210,18 +206,14 @@ pub fn sgemm_with(
         um,
         un,
         next: AtomicUsize::new(0),
-        done: AtomicUsize::new(0),
         panicked: AtomicBool::new(false),
-        caller: std::thread::current(),
-    });
-    for _ in 1..threads.min(um * un) {
-        let j = Arc::clone(&job);
-        rayon::spawn(move || j.work());
-    }
-    job.work();
-    job.wait_all();
-    // Every claimed unit is finished; helpers that start from now on claim
-    // nothing, so no pointer into a, b or c is used after this point.
+    };
+    // The caller and the kernel workers each claim units until none are
+    // left; `run` returns once every participant is done.
+    let participants = threads.min(um * un);
+    crate::cpu::workers::run(participants, participants, &|_| job.work());
+    // Every claimed unit is finished and no worker looks at the job any
+    // more, so no pointer into a, b or c is used after this point.
     assert!(
         !job.panicked.load(Ordering::Relaxed),
         "sgemm: a unit panicked"
@@ -242,10 +234,7 @@ struct Job {
     un: usize,
     /// Next unit index to claim (monotonic; may run past `um*un`).
     next: AtomicUsize,
-    /// Units finished.
-    done: AtomicUsize,
     panicked: AtomicBool,
-    caller: std::thread::Thread,
 }
 
 impl Job {
@@ -269,8 +258,9 @@ impl Job {
                 // panel ranges i*mp/um .. (i+1)*mp/um are disjoint and
                 // nonempty since um <= mp (same for columns), so this thread
                 // is the only writer of rectangle [r0,r1) x [c0,c1) of C.
-                // The caller keeps a, b and c borrowed until `done` counts
-                // this unit (wait_all), so the pointers are live.
+                // The caller keeps a, b and c borrowed until
+                // `workers::run` returns, which is after every participant
+                // (and so every claimed unit) finished: the pointers are live.
                 unsafe {
                     gemm_part(
                         &self.arch,
@@ -286,25 +276,6 @@ impl Job {
             }));
             if r.is_err() {
                 self.panicked.store(true, Ordering::Relaxed);
-            }
-            // Release: this unit's writes to C happen-before the caller's
-            // Acquire load that observes the final count.
-            if self.done.fetch_add(1, Ordering::AcqRel) + 1 == total {
-                self.caller.unpark();
-            }
-        }
-    }
-
-    /// Caller side: waits until every unit is finished (spins briefly,
-    /// then parks; `work` unparks the caller after the last unit).
-    fn wait_all(&self) {
-        let total = self.um * self.un;
-        let t0 = Instant::now();
-        while self.done.load(Ordering::Acquire) < total {
-            if t0.elapsed() < Duration::from_micros(30) {
-                std::hint::spin_loop();
-            } else {
-                std::thread::park_timeout(Duration::from_micros(500));
             }
         }
     }

@@ -22,7 +22,6 @@ use crate::array::Array;
 use crate::cpu::elementwise::PARALLEL_THRESHOLD;
 use crate::shape::numel;
 use layout::{tile_views, Gathered, Walk};
-use rayon::prelude::*;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -153,6 +152,21 @@ pub(crate) fn sub<'s>(o: &'s mut OutSlice<'_>, start: usize, len: usize) -> OutS
     }
 }
 
+/// Runs `f(i, item)` for every item, spread over the kernel workers
+/// ([`crate::cpu::workers`]): the caller starts at once, so small kernels
+/// pay no thread wake-up.
+pub(crate) fn par_items<T: Send>(items: Vec<T>, f: impl Fn(usize, T) + Sync) {
+    let slots: Vec<Mutex<Option<T>>> = items.into_iter().map(|t| Mutex::new(Some(t))).collect();
+    crate::cpu::workers::run(slots.len(), crate::cpu::workers::threads(), &|u| {
+        let item = slots[u]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .expect("each unit runs once");
+        f(u, item)
+    });
+}
+
 /// `o` split into consecutive pieces of `chunk` elements.
 pub(crate) fn chunk_slice(o: OutSlice<'_>, chunk: usize) -> Vec<OutSlice<'_>> {
     match o {
@@ -243,7 +257,7 @@ pub fn run_elementwise(
                     tasks[t].push(c);
                 }
             }
-            tasks.into_par_iter().enumerate().for_each(|(t, mut o)| {
+            par_items(tasks, |t, mut o| {
                 let start = t * CHUNK;
                 let end = (start + CHUNK).min(n);
                 with_scratch(|s| run_range(prog, &walk, &refs, start, end, &mut o, donor, s));

@@ -11,14 +11,15 @@
 use super::layout::Walk;
 use super::program::{Lane, TileProgram};
 use super::tile::{OutSlice, TILE};
-use super::{chunk_slice, run_elementwise, run_range, sub, with_scratch, OutVec, Scratch};
+use super::{
+    chunk_slice, par_items, run_elementwise, run_range, sub, with_scratch, OutVec, Scratch,
+};
 use crate::array::Array;
 use crate::cpu::elementwise::PARALLEL_THRESHOLD;
 use crate::cpu::scalar::{Num, Ordered};
 use crate::cpu::simd::{self, LANES};
 use crate::primitive::ReduceOp;
 use crate::shape::numel;
-use rayon::prelude::*;
 use std::sync::Arc;
 
 /// A fused reduction kernel.
@@ -233,45 +234,38 @@ fn fold_with<T: Reduced, F: Fn(T, T) -> T + Sync + Send + Copy>(
     };
     let store_slices: Vec<Vec<OutSlice>> = stores.iter_mut().map(|s| s.chunks(total)).collect();
     let stores: Vec<OutSlice> = store_slices.into_iter().map(|mut v| v.remove(0)).collect();
-    if inner == 1 && parallel && outer < 2 * rayon::current_num_threads() {
+    if inner == 1 && parallel && outer < 2 * crate::cpu::workers::threads() {
         // Few long rows: split each row over threads in PART pieces and
         // merge the pieces in order (as the unfused kernel does).
         let rows = split_stores(stores, red, outer);
         for (o, (dst, row_stores)) in out.iter_mut().zip(rows).enumerate() {
             let pieces = red.div_ceil(PART);
             let parts = split_stores(row_stores, PART, pieces);
-            let partial: Vec<T> = parts
-                .into_par_iter()
-                .enumerate()
-                .map(|(p, mut st)| {
-                    let start = o * red + p * PART;
-                    let end = (start + PART).min((o + 1) * red);
-                    fold_part((start, end), &mut st, start)
-                })
-                .collect();
+            let mut partial = vec![init; pieces];
+            let items: Vec<_> = parts.into_iter().zip(partial.iter_mut()).collect();
+            par_items(items, |p, (mut st, slot)| {
+                let start = o * red + p * PART;
+                let end = (start + PART).min((o + 1) * red);
+                *slot = fold_part((start, end), &mut st, start);
+            });
             *dst = partial.into_iter().reduce(step).unwrap_or(init);
         }
     } else if inner == 1 {
         // Rows: output o folds flat positions o*red .. (o+1)*red.
         let per_task = if parallel { (PART / red).max(1) } else { outer };
         let tasks = split_stores(stores, per_task * red, outer.div_ceil(per_task));
-        let run = |(t, (dst, mut st)): (usize, (&mut [T], Vec<OutSlice>))| {
+        let run = |t: usize, (dst, mut st): (&mut [T], Vec<OutSlice>)| {
             let base = t * per_task * red;
             for (j, d) in dst.iter_mut().enumerate() {
                 let o = t * per_task + j;
                 *d = fold_part((o * red, (o + 1) * red), &mut st, base);
             }
         };
+        let items: Vec<_> = out.chunks_mut(per_task).zip(tasks).collect();
         if parallel {
-            out.par_chunks_mut(per_task)
-                .zip(tasks.into_par_iter())
-                .enumerate()
-                .for_each(run);
+            par_items(items, run);
         } else {
-            out.chunks_mut(per_task)
-                .zip(tasks)
-                .enumerate()
-                .for_each(run);
+            items.into_iter().enumerate().for_each(|(t, i)| run(t, i));
         }
     } else {
         // Columns: out[o, i] folds flat positions (o*red + r)*inner + i over
@@ -296,24 +290,31 @@ fn fold_with<T: Reduced, F: Fn(T, T) -> T + Sync + Send + Copy>(
         // With stored intermediates each task owns whole outer blocks;
         // otherwise column tiles are split over threads too.
         let tasks = split_stores(stores, red * inner, outer);
-        let run = |(o, (orow, mut st)): (usize, (&mut [T], Vec<OutSlice>))| {
-            if parallel && !has_stores {
-                orow.par_chunks_mut(TILE).enumerate().for_each(|(c, dst)| {
-                    column_block(o, c * TILE, dst, &mut [], 0);
-                });
-            } else {
+        if parallel && !has_stores {
+            let blocks: Vec<(usize, usize, &mut [T])> = out
+                .chunks_mut(inner)
+                .enumerate()
+                .flat_map(|(o, orow)| {
+                    orow.chunks_mut(TILE)
+                        .enumerate()
+                        .map(move |(c, dst)| (o, c * TILE, dst))
+                })
+                .collect();
+            par_items(blocks, |_, (o, i0, dst)| {
+                column_block(o, i0, dst, &mut [], 0)
+            });
+        } else {
+            let run = |o: usize, (orow, mut st): (&mut [T], Vec<OutSlice>)| {
                 for (c, dst) in orow.chunks_mut(TILE).enumerate() {
                     column_block(o, c * TILE, dst, &mut st, o * red * inner);
                 }
+            };
+            let items: Vec<_> = out.chunks_mut(inner).zip(tasks).collect();
+            if parallel {
+                par_items(items, run);
+            } else {
+                items.into_iter().enumerate().for_each(|(o, i)| run(o, i));
             }
-        };
-        if parallel {
-            out.par_chunks_mut(inner)
-                .zip(tasks.into_par_iter())
-                .enumerate()
-                .for_each(run);
-        } else {
-            out.chunks_mut(inner).zip(tasks).enumerate().for_each(run);
         }
     }
     out

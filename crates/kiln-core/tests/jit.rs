@@ -329,7 +329,11 @@ fn every_pass_configuration_gives_the_same_results() {
 fn repeated_retraces_warn_once() {
     let f = jit(|x: &Tensor| x * 2.0);
     for n in 1..=kiln_core::jit::RETRACE_WARNING as usize + 2 {
-        f.call(&Tensor::from_vec(vec![1.0f32; n], &[n]).unwrap()).unwrap();
-        assert_eq!(f.stats().warned, n as u64 >= kiln_core::jit::RETRACE_WARNING);
+        f.call(&Tensor::from_vec(vec![1.0f32; n], &[n]).unwrap())
+            .unwrap();
+        assert_eq!(
+            f.stats().warned,
+            n as u64 >= kiln_core::jit::RETRACE_WARNING
+        );
     }
 }

@@ -190,7 +190,10 @@ mod tests {
     #[test]
     fn defaults_run_everything() {
         let a = run_args(&[]);
-        assert_eq!(names(&a), ["matmul", "elementwise", "reduce", "conv", "jit"]);
+        assert_eq!(
+            names(&a),
+            ["matmul", "elementwise", "reduce", "conv", "jit"]
+        );
         assert!(!a.json);
         assert_eq!(a.threads, 4);
     }

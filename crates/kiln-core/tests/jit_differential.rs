@@ -131,7 +131,7 @@ fn program(rng: &mut Rng, n_inputs: usize) -> Vec<Step> {
             2 | 3 => Step::Binary(i, j, k),
             4 => Step::Where(i, j),
             5 => Step::Reduce(i, k, (k % 2) as i64),
-            6 => Step::Softmax(i, k % 2 == 0),
+            6 => Step::Softmax(i, k.is_multiple_of(2)),
             7 => Step::Matmul(i),
             8 => match k % 3 {
                 0 => Step::Cast(i),

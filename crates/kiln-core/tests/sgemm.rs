@@ -1,10 +1,14 @@
-//! sgemm against a naive f64-accumulated reference.
+//! sgemm and the bf16 GEMM against a naive f64-accumulated reference.
 //!
 //! Tolerance: |c - ref| <= k * eps_f32 * sum_p |a_ip * b_pj| + tiny, i.e.
 //! twice the classical worst-case bound gamma_k for k-term f32 summation
 //! (blocking/FMA only make the real error smaller).
 
-use kiln_core::cpu::sgemm::{sgemm, sgemm_with, Blocking, Config, Kernel, DEFAULT_BLOCKING};
+use half::bf16;
+use kiln_core::cpu::blas::{
+    bf16gemm_with, has_native_bf16, sgemm, sgemm_with, Blocking, Config, Kernel, Operand as Op,
+    DEFAULT_BLOCKING,
+};
 
 struct Rng(u64);
 impl Rng {
@@ -105,7 +109,7 @@ fn configs() -> Vec<Config> {
         nc: 32,
     };
     let mut v = Vec::new();
-    for kernel in [Kernel::Auto, Kernel::Scalar] {
+    for kernel in [Kernel::Auto, Kernel::Avx2, Kernel::Scalar] {
         for blocking in [DEFAULT_BLOCKING, small] {
             for threads in [1, 2, 3] {
                 v.push(Config {
@@ -256,4 +260,122 @@ fn rejects_out_of_bounds_b_offset() {
 fn rejects_wrong_c_len() {
     let mut c = vec![0.0; 3];
     sgemm(2, 2, 2, &[0.0; 4], 0, 2, 1, &[0.0; 4], 0, 2, 1, &mut c);
+}
+
+/// bf16 copy of an operand (same layout), and the values it holds.
+fn to_bf16(o: &Operand) -> (Vec<bf16>, Operand) {
+    let h: Vec<bf16> = o.buf.iter().map(|&x| bf16::from_f32(x)).collect();
+    let back = Operand {
+        buf: h.iter().map(|x| x.to_f32()).collect(),
+        off: o.off,
+        rs: o.rs,
+        cs: o.cs,
+    };
+    (h, back)
+}
+
+/// bf16 GEMM vs the f64 reference on the bf16 values (products of bf16
+/// pairs are exact in f32, so the f32 summation bound applies).
+fn check_bf16(cfg: &Config, m: usize, n: usize, k: usize, a: &Operand, b: &Operand, what: &str) {
+    let (ha, ra) = to_bf16(a);
+    let (hb, rb) = to_bf16(b);
+    let mut c = vec![f32::NAN; m * n];
+    let op = |data, o: &Operand| Op {
+        data,
+        off: o.off,
+        rs: o.rs,
+        cs: o.cs,
+    };
+    assert!(bf16gemm_with(cfg, m, n, k, op(&ha, a), op(&hb, b), &mut c));
+    for i in 0..m {
+        for j in 0..n {
+            let (mut r, mut s) = (0.0f64, 0.0f64);
+            for p in 0..k {
+                let x = get(&ra, i, p) as f64 * get(&rb, p, j) as f64;
+                r += x;
+                s += x.abs();
+            }
+            let tol = k as f64 * f32::EPSILON as f64 * s + 1e-30;
+            let got = c[i * n + j] as f64;
+            assert!(
+                (got - r).abs() <= tol,
+                "bf16 {what}: m={m} n={n} k={k} cfg={cfg:?} at ({i},{j}): got {got}, want {r}"
+            );
+        }
+    }
+}
+
+#[test]
+fn bf16_shapes_layouts_and_blockings() {
+    if !has_native_bf16() {
+        eprintln!("skipped: this CPU has no AVX512-BF16");
+        assert!(!bf16gemm_with(
+            &Config::default(),
+            1,
+            1,
+            1,
+            Op {
+                data: &[bf16::ONE],
+                off: 0,
+                rs: 1,
+                cs: 1
+            },
+            Op {
+                data: &[bf16::ONE],
+                off: 0,
+                rs: 1,
+                cs: 1
+            },
+            &mut [0.0]
+        ));
+        return;
+    }
+    let mut rng = Rng(0xb16b_16b1_6b16_b16b);
+    let odd = Blocking {
+        mc: 12,
+        kc: 7, // rounded up to 8: blocks of k pairs, odd k tails
+        nc: 32,
+    };
+    let mut cfgs = Vec::new();
+    for blocking in [DEFAULT_BLOCKING, odd] {
+        for threads in [1, 2, 3] {
+            cfgs.push(Config {
+                blocking,
+                threads,
+                ..Config::default()
+            });
+        }
+    }
+    for &(m, n, k) in &[
+        (1, 1, 1),
+        (6, 32, 2),
+        (7, 33, 3),
+        (5, 31, 17),
+        (13, 65, 40),
+        (64, 100, 257),
+    ] {
+        for cfg in &cfgs {
+            let a = make(&mut rng, m, k, Layout::RowMajor);
+            let b = make(&mut rng, k, n, Layout::RowMajor);
+            check_bf16(cfg, m, n, k, &a, &b, "edge");
+        }
+    }
+    for iter in 0..120 {
+        let m = 1 + rng.below(if iter % 10 == 0 { 150 } else { 40 });
+        let n = 1 + rng.below(if iter % 10 == 1 { 150 } else { 70 });
+        let k = 1 + rng.below(if iter % 10 == 2 { 600 } else { 50 });
+        let la = LAYOUTS[rng.below(LAYOUTS.len())];
+        let lb = LAYOUTS[rng.below(LAYOUTS.len())];
+        let a = make(&mut rng, m, k, la);
+        let b = make(&mut rng, k, n, lb);
+        check_bf16(
+            &cfgs[iter % cfgs.len()],
+            m,
+            n,
+            k,
+            &a,
+            &b,
+            &format!("A {la:?} B {lb:?}"),
+        );
+    }
 }

@@ -1,7 +1,9 @@
-//! Batched matrix multiply: Kiln's own f32 GEMM ([`super::sgemm`]:
-//! packing, an AVX2/FMA microkernel, threads) for f32 and, widened, for
-//! f16/bf16; the `gemm` crate for f64 (strided operands, no copies,
-//! multi-threaded); and a plain i-k-j loop for integers.
+//! Batched matrix multiply: Kiln's own GEMM ([`super::blas`]: packing,
+//! AVX2/AVX-512 microkernels, threads) for f32, for bf16 through
+//! AVX512-BF16 dot products where the CPU has them, and widened to f32
+//! for f16 (and bf16 elsewhere); the `gemm` crate for f64 (strided
+//! operands, no copies, multi-threaded); and a plain i-k-j loop for
+//! integers.
 
 use super::scalar::Num;
 use crate::array::Array;
@@ -41,9 +43,13 @@ pub fn matmul(a: &Array, b: &Array, out_shape: &[usize]) -> Array {
     match a.dtype() {
         DType::F32 => sgemm_batched(a, b, out_shape),
         DType::F64 => gemm_batched::<f64>(a, b, out_shape),
-        // Half types: widened to f32 (O(n^2) conversions), multiplied by
-        // the f32 kernel with f32 accumulation, rounded once. Measured
-        // faster than gemm's native f16 kernel on AVX2 machines.
+        DType::BF16 if super::blas::has_native_bf16() => {
+            let c = bf16gemm_batched(a, b, out_shape);
+            super::elementwise::cast(&c, DType::BF16)
+        }
+        // Half types otherwise: widened to f32 (O(n^2) conversions),
+        // multiplied by the f32 kernel with f32 accumulation, rounded once.
+        // Measured faster than gemm's native f16 kernel on AVX2 machines.
         DType::F16 | DType::BF16 => {
             let up = |x: &Array| super::elementwise::cast(x, DType::F32);
             let c = sgemm_batched(&up(a), &up(b), out_shape);
@@ -58,7 +64,43 @@ pub fn matmul(a: &Array, b: &Array, out_shape: &[usize]) -> Array {
     }
 }
 
-/// f32 matmul of every batch matrix through [`super::sgemm::sgemm`].
+/// bf16 matmul of every batch matrix into f32 through
+/// [`super::blas::bf16gemm_with`] (AVX512-BF16; the caller checked).
+fn bf16gemm_batched(a: &Array, b: &Array, out_shape: &[usize]) -> Array {
+    use super::blas::{bf16gemm_with, Config, Operand};
+    let r = a.shape().len();
+    let (m, k, n) = (a.shape()[r - 2], a.shape()[r - 1], b.shape()[r - 1]);
+    let mut out = crate::pool::take::<f32>(numel(out_shape));
+    if out.is_empty() {
+        return Array::from_vec(out, out_shape.to_vec());
+    }
+    let (ars, acs) = (a.strides()[r - 2], a.strides()[r - 1]);
+    let (brs, bcs) = (b.strides()[r - 2], b.strides()[r - 1]);
+    let (ab, bb) = (
+        a.buffer().as_slice::<half::bf16>(),
+        b.buffer().as_slice::<half::bf16>(),
+    );
+    for ((ao, bo), dst) in batch_offsets(a)
+        .into_iter()
+        .zip(batch_offsets(b))
+        .zip(out.chunks_mut(m * n))
+    {
+        let op = |data, off, rs, cs| Operand { data, off, rs, cs };
+        let done = bf16gemm_with(
+            &Config::default(),
+            m,
+            n,
+            k,
+            op(ab, ao, ars, acs),
+            op(bb, bo, brs, bcs),
+            dst,
+        );
+        assert!(done, "bf16gemm_batched: the CPU has no AVX512-BF16");
+    }
+    Array::from_vec(out, out_shape.to_vec())
+}
+
+/// f32 matmul of every batch matrix through [`super::blas::sgemm`].
 fn sgemm_batched(a: &Array, b: &Array, out_shape: &[usize]) -> Array {
     let r = a.shape().len();
     let (m, k, n) = (a.shape()[r - 2], a.shape()[r - 1], b.shape()[r - 1]);
@@ -74,7 +116,7 @@ fn sgemm_batched(a: &Array, b: &Array, out_shape: &[usize]) -> Array {
         .zip(batch_offsets(b))
         .zip(out.chunks_mut(m * n))
     {
-        super::sgemm::sgemm(m, n, k, ab, ao, ars, acs, bb, bo, brs, bcs, dst);
+        super::blas::sgemm(m, n, k, ab, ao, ars, acs, bb, bo, brs, bcs, dst);
     }
     Array::from_vec(out, out_shape.to_vec())
 }

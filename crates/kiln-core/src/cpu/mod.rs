@@ -4,6 +4,7 @@
 //! inputs to the evaluated output. Views return new layouts over the input
 //! buffer; every other kernel writes a fresh contiguous buffer.
 
+pub mod blas;
 pub mod elementwise;
 pub mod fused;
 pub mod matmul;
@@ -11,7 +12,6 @@ pub mod movement;
 pub mod reduce;
 pub mod rows;
 pub mod scalar;
-pub mod sgemm;
 pub mod simd;
 pub mod vmath;
 pub mod workers;

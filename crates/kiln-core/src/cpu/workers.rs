@@ -100,7 +100,7 @@ fn worker_loop() {
         let mut spins = 0u32;
         while EPOCH.load(Ordering::SeqCst) == seen {
             spins = spins.wrapping_add(1);
-            if spins % 64 == 0 && start.elapsed() > spin_time() {
+            if spins.is_multiple_of(64) && start.elapsed() > spin_time() {
                 std::thread::park_timeout(Duration::from_millis(50));
             } else {
                 std::hint::spin_loop();

@@ -163,7 +163,7 @@ impl Tensor {
         if infer > 1 || dims.iter().any(|&d| d < -1) {
             misuse("reshape", format!("bad target shape {dims:?}"));
         }
-        if infer == 1 && (known == 0 || total % known as usize != 0) {
+        if infer == 1 && (known == 0 || !total.is_multiple_of(known as usize)) {
             misuse(
                 "reshape",
                 format!("cannot reshape {:?} to {dims:?}", self.shape()),

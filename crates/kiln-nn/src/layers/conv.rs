@@ -61,7 +61,7 @@ impl Conv2d {
     ) -> Conv2d {
         let g = config.groups;
         assert!(
-            g > 0 && in_channels % g == 0 && out_channels % g == 0,
+            g > 0 && in_channels.is_multiple_of(g) && out_channels.is_multiple_of(g),
             "kiln-nn: Conv2d: groups {g} must divide in_channels {in_channels} and out_channels {out_channels}"
         );
         let k = key.split(2);

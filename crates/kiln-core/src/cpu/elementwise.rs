@@ -32,16 +32,10 @@ pub fn map1<T: BufferElement, U: BufferElement>(a: &Array, f: impl Fn(T) -> U + 
     }
     let src = a.buffer().as_slice::<T>();
     let mut out = crate::pool::take_empty::<U>(a.numel());
+    // Dispatched rows: the same SIMD level (and so the same float results)
+    // as the contiguous path.
     for_each_row(a.shape(), [a.strides()], [a.offset()], |[o], n, [st]| {
-        if st == 1 {
-            out.extend(src[o..o + n].iter().map(|&x| f(x)));
-            return;
-        }
-        let mut p = o as isize;
-        for _ in 0..n {
-            out.push(f(src[p as usize]));
-            p += st;
-        }
+        simd::extend_strided(src, o as isize, st, n, &mut out, &f)
     });
     out
 }
@@ -78,26 +72,13 @@ pub fn map2<T: BufferElement, V: BufferElement, U: BufferElement>(
         [a.strides(), b.strides()],
         [a.offset(), b.offset()],
         |[oa, ob], n, [ta, tb]| {
-            if ta == 1 && tb == 1 {
-                out.extend(
-                    sa[oa..oa + n]
-                        .iter()
-                        .zip(&sb[ob..ob + n])
-                        .map(|(&p, &q)| f(p, q)),
-                );
-                return;
-            }
-            if ta == 1 && tb == 0 {
-                let q = sb[ob];
-                out.extend(sa[oa..oa + n].iter().map(|&p| f(p, q)));
-                return;
-            }
-            let (mut p, mut q) = (oa as isize, ob as isize);
-            for _ in 0..n {
-                out.push(f(sa[p as usize], sb[q as usize]));
-                p += ta;
-                q += tb;
-            }
+            simd::extend_strided2(
+                (sa, oa as isize, ta),
+                (sb, ob as isize, tb),
+                n,
+                &mut out,
+                &f,
+            )
         },
     );
     out

@@ -127,12 +127,76 @@ dispatched! {
 }
 
 dispatched! {
+    /// `dst[i] = f(a[i], b[i], c[i], d[i])`.
+    pub fn zip4_slice<A, B, C, D, U, F>(a: &[A], b: &[B], c: &[C], d: &[D], dst: &mut [U], f: &F)
+    where [A: Copy, B: Copy, C: Copy, D: Copy, F: Fn(A, B, C, D) -> U]
+    {
+        let n = dst.len();
+        let (a, b, c, d) = (&a[..n], &b[..n], &c[..n], &d[..n]);
+        for i in 0..n {
+            dst[i] = f(a[i], b[i], c[i], d[i]);
+        }
+    }
+}
+
+dispatched! {
     /// `dst[i] = f(dst[i], src[i])` (accumulate a row into another).
     pub fn update_slice<T, U, F>(dst: &mut [U], src: &[T], f: &F)
     where [T: Copy, U: Copy, F: Fn(U, T) -> U]
     {
         for (o, &x) in dst.iter_mut().zip(src) {
             *o = f(*o, x);
+        }
+    }
+}
+
+dispatched! {
+    /// Appends `f(src[start + i*step])` for `i < n` to `out` (a strided
+    /// row; `step == 1` is the contiguous loop).
+    pub fn extend_strided<T, U, F>(src: &[T], start: isize, step: isize, n: usize, out: &mut Vec<U>, f: &F)
+    where [T: Copy, F: Fn(T) -> U]
+    {
+        if step == 1 {
+            let s = start as usize;
+            out.extend(src[s..s + n].iter().map(|&x| f(x)));
+            return;
+        }
+        let mut p = start;
+        for _ in 0..n {
+            out.push(f(src[p as usize]));
+            p += step;
+        }
+    }
+}
+
+dispatched! {
+    /// Appends `f(a[pa + i*ta], b[pb + i*tb])` for `i < n` to `out`, with
+    /// `a = (a, pa, ta)` and `b = (b, pb, tb)`.
+    pub fn extend_strided2<T, V, U, F>(
+        a: (&[T], isize, isize),
+        b: (&[V], isize, isize),
+        n: usize,
+        out: &mut Vec<U>,
+        f: &F
+    )
+    where [T: Copy, V: Copy, F: Fn(T, V) -> U]
+    {
+        let ((a, pa, ta), (b, pb, tb)) = (a, b);
+        let (oa, ob) = (pa as usize, pb as usize);
+        if ta == 1 && tb == 1 {
+            out.extend(a[oa..oa + n].iter().zip(&b[ob..ob + n]).map(|(&p, &q)| f(p, q)));
+            return;
+        }
+        if ta == 1 && tb == 0 {
+            let q = b[ob];
+            out.extend(a[oa..oa + n].iter().map(|&p| f(p, q)));
+            return;
+        }
+        let (mut p, mut q) = (pa, pb);
+        for _ in 0..n {
+            out.push(f(a[p as usize], b[q as usize]));
+            p += ta;
+            q += tb;
         }
     }
 }

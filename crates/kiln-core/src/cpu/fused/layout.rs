@@ -221,3 +221,50 @@ pub fn tile_views<'a>(
         })
         .collect()
 }
+
+/// Asks the CPU to start loading the memory that follows each of this
+/// tile's input and output slices: for a contiguous walk, the next tile.
+/// A fused program reads its inputs in one burst at the start of a tile
+/// and then computes in registers for a while; without this the hardware
+/// prefetcher idles during the compute and every tile waits on DRAM
+/// (measured: min+expm1 over 16M f32, 1.8x slower per element than over
+/// 1M). Prefetches never fault, so running past a buffer's end is
+/// harmless.
+pub fn prefetch_following(inputs: &[InView], outs: &[OutSlice]) {
+    fn after<T>(s: &[T]) {
+        let bytes = std::mem::size_of_val(s);
+        let end = s.as_ptr_range().end as *const u8;
+        let mut off = 0;
+        while off < bytes {
+            prefetch(end.wrapping_add(off));
+            off += 64;
+        }
+    }
+    for v in inputs {
+        match v {
+            InView::F32(View::Slice(s)) => after(s),
+            InView::F64(View::Slice(s)) => after(s),
+            InView::Bool(View::Slice(s)) => after(s),
+            _ => {}
+        }
+    }
+    for o in outs {
+        match o {
+            OutSlice::F32(s) => after(s),
+            OutSlice::F64(s) => after(s),
+            OutSlice::Bool(s) => after(s),
+            OutSlice::None => {}
+        }
+    }
+}
+
+#[inline(always)]
+fn prefetch(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint; it never faults, whatever the address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p as *const i8)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}

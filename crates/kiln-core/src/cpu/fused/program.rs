@@ -165,6 +165,18 @@ pub enum Instr {
     },
     /// Copies a value to an output (a value that is also read later).
     Copy { t: Lane, x: Src, dst: Dst },
+    /// `select(a op b, x, y)` in one pass, for a comparison read only by
+    /// that select (`where_(x > 0, ..)`): no bool register in between.
+    /// `t` is the lane type of all four operands.
+    CmpSelect {
+        op: CompareOp,
+        t: Lane,
+        a: Src,
+        b: Src,
+        x: Src,
+        y: Src,
+        dst: Dst,
+    },
 }
 
 /// A compiled fused kernel: instructions over typed tile registers.
@@ -189,8 +201,38 @@ fn slot(l: Lane) -> usize {
     }
 }
 
-/// Compiles a fused graph: one instruction per op, registers allocated by
-/// liveness (a register is reused once its last reader ran; an
+/// For each op, the select that absorbs it: a comparison whose only use
+/// is the condition of one select of the same lane type, not written out.
+fn folded_compares(g: &FusedGraph, out_uses: &[Vec<usize>]) -> Vec<Option<usize>> {
+    let n = g.ops.len();
+    let mut reads = vec![0usize; n];
+    for op in &g.ops {
+        for a in &op.args {
+            if let Operand::Op(j) = *a {
+                reads[j] += 1;
+            }
+        }
+    }
+    let mut folded = vec![None; n];
+    for (i, op) in g.ops.iter().enumerate() {
+        let (Primitive::Select, Operand::Op(j)) = (&op.prim, op.args[0]) else {
+            continue;
+        };
+        let cmp = &g.ops[j];
+        if matches!(cmp.prim, Primitive::Compare(_))
+            && reads[j] == 1
+            && out_uses[j].is_empty()
+            && Lane::of(arg_dtype(g, &cmp.args[0])) == Lane::of(op.dtype)
+        {
+            folded[j] = Some(i);
+        }
+    }
+    folded
+}
+
+/// Compiles a fused graph: one instruction per op (a comparison read only
+/// by a select joins it in one [`Instr::CmpSelect`]), registers allocated
+/// by liveness (a register is reused once its last reader ran; an
 /// instruction never writes a register it reads), and values that are only
 /// written out go straight to their output.
 ///
@@ -198,20 +240,35 @@ fn slot(l: Lane) -> usize {
 pub fn compile(g: &FusedGraph) -> TileProgram {
     let lane = |d: DType| Lane::of(d).expect("fused graphs hold f32/f64/bool values");
     let n = g.ops.len();
-    // Last op that reads each op's value (n = never), and how often each
-    // op is written out.
-    let mut last_read = vec![None; n];
-    for (i, op) in g.ops.iter().enumerate() {
-        for a in &op.args {
-            if let Operand::Op(j) = *a {
-                last_read[j] = Some(i);
-            }
-        }
-    }
     let mut out_uses = vec![vec![]; n];
     for (k, o) in g.outputs.iter().enumerate() {
         if let Operand::Op(j) = *o {
             out_uses[j].push(k);
+        }
+    }
+    let folded = folded_compares(g, &out_uses);
+    // The operands each op's instruction reads: a select that absorbed
+    // its comparison reads the comparison's operands instead.
+    let reads: Vec<Vec<Operand>> = g
+        .ops
+        .iter()
+        .enumerate()
+        .map(|(i, op)| match (&op.prim, op.args.first()) {
+            _ if folded[i].is_some() => vec![],
+            (Primitive::Select, Some(&Operand::Op(j))) if folded[j] == Some(i) => {
+                let c = &g.ops[j].args;
+                vec![c[0], c[1], op.args[1], op.args[2]]
+            }
+            _ => op.args.clone(),
+        })
+        .collect();
+    // Last op that reads each op's value (None = never).
+    let mut last_read = vec![None; n];
+    for (i, args) in reads.iter().enumerate() {
+        for a in args {
+            if let Operand::Op(j) = *a {
+                last_read[j] = Some(i);
+            }
         }
     }
     let mut free: [Vec<u16>; 3] = Default::default();
@@ -219,11 +276,14 @@ pub fn compile(g: &FusedGraph) -> TileProgram {
     let mut loc: Vec<Option<Src>> = vec![None; n];
     let mut code = Vec::with_capacity(n + g.outputs.len());
     for (i, op) in g.ops.iter().enumerate() {
+        if folded[i].is_some() {
+            continue; // computed inside its select
+        }
         let src = |a: &Operand, loc: &[Option<Src>]| match *a {
             Operand::Input(k) => Src::In(k as u16),
             Operand::Op(j) => loc[j].expect("operands precede their readers"),
         };
-        let args: Vec<Src> = op.args.iter().map(|a| src(a, &loc)).collect();
+        let args: Vec<Src> = reads[i].iter().map(|a| src(a, &loc)).collect();
         let t_out = lane(op.dtype);
         // Written out once and never read again: straight to the output.
         let dst = if last_read[i].is_none() && out_uses[i].len() == 1 {
@@ -259,6 +319,23 @@ pub fn compile(g: &FusedGraph) -> TileProgram {
                 b: args[1],
                 dst,
             },
+            Primitive::Select if args.len() == 4 => {
+                let Operand::Op(j) = op.args[0] else {
+                    unreachable!("a folded select reads a comparison")
+                };
+                let Primitive::Compare(c) = g.ops[j].prim else {
+                    unreachable!("a folded select reads a comparison")
+                };
+                Instr::CmpSelect {
+                    op: c,
+                    t: t_out,
+                    a: args[0],
+                    b: args[1],
+                    x: args[2],
+                    y: args[3],
+                    dst,
+                }
+            }
             Primitive::Select => Instr::Select {
                 t: t_in(1),
                 c: args[0],
@@ -289,7 +366,7 @@ pub fn compile(g: &FusedGraph) -> TileProgram {
             }
         }
         // Registers whose last reader was this op are free again.
-        for a in &op.args {
+        for a in &reads[i] {
             if let Operand::Op(j) = *a {
                 if last_read[j] == Some(i) {
                     if let Some(Src::Reg(r)) = loc[j].take() {
@@ -424,6 +501,24 @@ impl fmt::Display for Instr {
                 write!(f, "{} = cast[{to}] {}", dst(*d, *to), src(*x, *from))
             }
             Instr::Copy { t, x, dst: d } => write!(f, "{} = copy {}", dst(*d, *t), src(*x, *t)),
+            Instr::CmpSelect {
+                op,
+                t,
+                a,
+                b,
+                x,
+                y,
+                dst: d,
+            } => write!(
+                f,
+                "{} = select ({} {} {}) {} {}",
+                dst(*d, *t),
+                Primitive::Compare(*op).name(),
+                src(*a, *t),
+                src(*b, *t),
+                src(*x, *t),
+                src(*y, *t)
+            ),
         }
     }
 }

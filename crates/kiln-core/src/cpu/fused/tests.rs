@@ -3,7 +3,7 @@
 //! strided, flipped, broadcast, repeated scalars), bitwise equal for
 //! elementwise kernels, within rounding for reductions.
 
-use super::program::{FusedGraph, FusedOp, Operand};
+use super::program::{FusedGraph, FusedOp, Instr, Operand};
 use super::reduce::{run_reduce, split, ReduceKernel};
 use super::{compile, run_elementwise};
 use crate::array::Array;
@@ -260,6 +260,7 @@ fn fused_elementwise_matches_op_by_op_bitwise() {
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let mut failures = vec![];
     let cases = 400;
+    let mut folded = 0;
     for case in 0..cases {
         let s = shape(&mut rng);
         let n_in = 1 + rng.below(4);
@@ -271,6 +272,11 @@ fn fused_elementwise_matches_op_by_op_bitwise() {
         let inputs: Vec<Array> = dtypes.iter().map(|&d| input(&mut rng, &s, d)).collect();
         let want = op_by_op(&g, &s, &inputs);
         let prog = compile(&g);
+        folded += prog
+            .code
+            .iter()
+            .filter(|i| matches!(i, Instr::CmpSelect { .. }))
+            .count();
         let donate = (rng.below(3) == 0).then_some((0, 0));
         let got = run_elementwise(&prog, &s, inputs.clone(), donate);
         for (k, (a, b)) in got.iter().zip(&want).enumerate() {
@@ -279,7 +285,11 @@ fn fused_elementwise_matches_op_by_op_bitwise() {
             }
         }
     }
-    println!("fused elementwise: {cases} cases");
+    println!("fused elementwise: {cases} cases, {folded} compare-selects");
+    assert!(
+        folded >= 10,
+        "only {folded} compare-select instructions exercised"
+    );
     assert!(
         failures.is_empty(),
         "{} failures:\n{}",
@@ -431,5 +441,74 @@ fn fused_reductions_match_op_by_op() {
         "{} failures:\n{}",
         failures.len(),
         failures[..failures.len().min(5)].join("\n")
+    );
+}
+
+#[test]
+fn comparisons_fold_into_their_select_only_when_read_once() {
+    // where_(x > 0, x, 2x) (folded), then the same with the mask also
+    // written out (kept as a bool register).
+    let op = |prim, args: Vec<Operand>, dtype| FusedOp { prim, args, dtype };
+    let mut g = FusedGraph {
+        inputs: vec![DType::F32, DType::F32],
+        ops: vec![
+            op(
+                Primitive::Compare(CompareOp::Gt),
+                vec![Operand::Input(0), Operand::Input(1)],
+                DType::Bool,
+            ),
+            op(
+                Primitive::Binary(BinaryOp::Add),
+                vec![Operand::Input(0), Operand::Input(0)],
+                DType::F32,
+            ),
+            op(
+                Primitive::Select,
+                vec![Operand::Op(0), Operand::Input(0), Operand::Op(1)],
+                DType::F32,
+            ),
+        ],
+        outputs: vec![Operand::Op(2)],
+    };
+    let n = 3000;
+    let x = Array::from_vec(
+        (0..n).map(|i| (i as f32 - 1500.0) * 0.01).collect(),
+        vec![n],
+    );
+    let zero = Array::from_vec(vec![0.0f32], vec![]).broadcast_to(&[n]);
+    let run = |g: &FusedGraph| {
+        let prog = compile(g);
+        let got = run_elementwise(&prog, &[n], vec![x.clone(), zero.clone()], None);
+        let want = op_by_op(g, &[n], &[x.clone(), zero.clone()]);
+        for (a, b) in got.iter().zip(&want) {
+            compare("where", a, b, 0.0).unwrap();
+        }
+        prog
+    };
+    let prog = run(&g);
+    assert_eq!(prog.code.len(), 2, "{prog}");
+    assert!(
+        matches!(
+            prog.code[1],
+            Instr::CmpSelect {
+                op: CompareOp::Gt,
+                ..
+            }
+        ),
+        "{prog}"
+    );
+    assert_eq!(prog.regs[2], 0, "no bool register: {prog}");
+    g.outputs.push(Operand::Op(0));
+    let prog = run(&g);
+    assert!(
+        prog.code.iter().any(|i| matches!(i, Instr::Compare { .. })),
+        "{prog}"
+    );
+    assert!(
+        !prog
+            .code
+            .iter()
+            .any(|i| matches!(i, Instr::CmpSelect { .. })),
+        "{prog}"
     );
 }

@@ -237,6 +237,19 @@ fn run_instr(instr: &Instr, ctx: &mut TileCtx) {
                 })
             })
         }),
+        Instr::CmpSelect {
+            op,
+            t,
+            a,
+            b,
+            x,
+            y,
+            dst,
+        } => by_lane!(t, T, {
+            ctx.with_dst::<T>(dst, |c, d| {
+                cmp_select::<T>(op, c.view(a), c.view(b), c.view(x), c.view(y), d)
+            })
+        }),
         Instr::Copy { t, x, dst } => by_lane!(t, T, {
             ctx.with_dst::<T>(dst, |c, d| match c.view::<T>(x) {
                 View::Slice(s) => d.copy_from_slice(s),
@@ -341,5 +354,69 @@ fn compare<T: LaneType>(op: CompareOp, a: View<T>, b: View<T>, dst: &mut [bool])
         Le => map2(a, b, dst, |x: T, y: T| x <= y),
         Gt => map2(a, b, dst, |x: T, y: T| x > y),
         Ge => map2(a, b, dst, |x: T, y: T| x >= y),
+    }
+}
+
+/// `dst[i] = if a[i] op b[i] { x[i] } else { y[i] }`, one monomorphised
+/// loop per comparison.
+#[allow(clippy::bool_comparison)]
+fn cmp_select<T: LaneType>(
+    op: CompareOp,
+    a: View<T>,
+    b: View<T>,
+    x: View<T>,
+    y: View<T>,
+    dst: &mut [T],
+) {
+    use CompareOp::*;
+    match op {
+        Eq => cmp_select_with(a, b, x, y, dst, |p: T, q: T| p == q),
+        Ne => cmp_select_with(a, b, x, y, dst, |p: T, q: T| p != q),
+        Lt => cmp_select_with(a, b, x, y, dst, |p: T, q: T| p < q),
+        Le => cmp_select_with(a, b, x, y, dst, |p: T, q: T| p <= q),
+        Gt => cmp_select_with(a, b, x, y, dst, |p: T, q: T| p > q),
+        Ge => cmp_select_with(a, b, x, y, dst, |p: T, q: T| p >= q),
+    }
+}
+
+#[inline(always)]
+fn cmp_select_with<T: LaneType>(
+    a: View<T>,
+    b: View<T>,
+    x: View<T>,
+    y: View<T>,
+    dst: &mut [T],
+    cmp: impl Fn(T, T) -> bool + Copy,
+) {
+    match (a, b) {
+        (_, View::Splat(q)) => map3(a, x, y, dst, |p, u, v| if cmp(p, q) { u } else { v }),
+        (View::Splat(p), _) => map3(b, x, y, dst, |q, u, v| if cmp(p, q) { u } else { v }),
+        (View::Slice(p), View::Slice(q)) => {
+            // Both compared operands vary: splatted branches (rare) are
+            // spelled out into stack tiles.
+            let len = dst.len();
+            let (mut tx, mut ty) = ([T::default(); TILE], [T::default(); TILE]);
+            let xs: &[T] = match x {
+                View::Slice(s) => s,
+                View::Splat(v) => {
+                    tx[..len].fill(v);
+                    &tx[..len]
+                }
+            };
+            let ys: &[T] = match y {
+                View::Slice(s) => s,
+                View::Splat(v) => {
+                    ty[..len].fill(v);
+                    &ty[..len]
+                }
+            };
+            simd::zip4_slice(p, q, xs, ys, dst, &|p, q, u, v| {
+                if cmp(p, q) {
+                    u
+                } else {
+                    v
+                }
+            })
+        }
     }
 }

@@ -201,7 +201,7 @@ pub(crate) fn run_range(
             tile_views(walk, inputs, (row, col, len), gathered, donor_tile.as_ref())
         };
         let mut tile_outs: Vec<OutSlice> = outs.iter_mut().map(|o| sub(o, at, len)).collect();
-        layout::prefetch_following(&views, &tile_outs);
+        layout::prefetch_following(&views);
         let mut ctx = TileCtx {
             regs,
             inputs: &views,

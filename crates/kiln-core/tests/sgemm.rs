@@ -79,11 +79,14 @@ fn get(o: &Operand, i: usize, j: usize) -> f32 {
     o.buf[(o.off as isize + i as isize * o.rs + j as isize * o.cs) as usize]
 }
 
-fn check(cfg: &Config, m: usize, n: usize, k: usize, a: &Operand, b: &Operand, what: &str) {
-    let mut c = vec![f32::NAN; m * n]; // must be overwritten, never read
-    sgemm_with(
-        cfg, m, n, k, &a.buf, a.off, a.rs, a.cs, &b.buf, b.off, b.rs, b.cs, &mut c,
-    );
+/// `data` viewed with `o`'s layout.
+fn op<'a, T>(data: &'a [T], o: &Operand) -> Op<'a, T> {
+    Op::new(data, o.off, o.rs, o.cs)
+}
+
+/// Asserts `c` (m x n) is `A * B` within the f32 summation bound, against
+/// an f64 reference on the values `a` and `b` hold.
+fn assert_product(c: &[f32], m: usize, n: usize, k: usize, a: &Operand, b: &Operand, what: &str) {
     for i in 0..m {
         for j in 0..n {
             let (mut r, mut s) = (0.0f64, 0.0f64);
@@ -96,10 +99,16 @@ fn check(cfg: &Config, m: usize, n: usize, k: usize, a: &Operand, b: &Operand, w
             let got = c[i * n + j] as f64;
             assert!(
                 (got - r).abs() <= tol,
-                "{what}: m={m} n={n} k={k} cfg={cfg:?} at ({i},{j}): got {got}, want {r}, tol {tol}"
+                "{what}: m={m} n={n} k={k} at ({i},{j}): got {got}, want {r}, tol {tol}"
             );
         }
     }
+}
+
+fn check(cfg: &Config, m: usize, n: usize, k: usize, a: &Operand, b: &Operand, what: &str) {
+    let mut c = vec![f32::NAN; m * n]; // must be overwritten, never read
+    sgemm_with(cfg, m, n, k, op(&a.buf, a), op(&b.buf, b), &mut c);
+    assert_product(&c, m, n, k, a, b, &format!("{what} cfg={cfg:?}"));
 }
 
 fn configs() -> Vec<Config> {
@@ -211,11 +220,32 @@ fn transposed_view_of_row_major_storage() {
 #[test]
 fn k_zero_and_empty() {
     let mut c = vec![5.0f32; 12];
-    sgemm(3, 4, 0, &[], 0, 0, 1, &[], 0, 4, 1, &mut c);
+    sgemm(
+        3,
+        4,
+        0,
+        Op::new(&[], 0, 0, 1),
+        Op::new(&[], 0, 4, 1),
+        &mut c,
+    );
     assert!(c.iter().all(|&x| x == 0.0));
     let mut c: Vec<f32> = vec![];
-    sgemm(0, 4, 3, &[], 0, 3, 1, &[0.0; 12], 0, 4, 1, &mut c);
-    sgemm(3, 0, 3, &[0.0; 9], 0, 3, 1, &[], 0, 0, 1, &mut c);
+    sgemm(
+        0,
+        4,
+        3,
+        Op::new(&[], 0, 3, 1),
+        Op::new(&[0.0; 12], 0, 4, 1),
+        &mut c,
+    );
+    sgemm(
+        3,
+        0,
+        3,
+        Op::new(&[0.0; 9], 0, 3, 1),
+        Op::new(&[], 0, 0, 1),
+        &mut c,
+    );
 }
 
 #[test]
@@ -225,7 +255,14 @@ fn exact_small_integers() {
     let a: Vec<f32> = (0..m * k).map(|i| ((i * 7) % 5) as f32 - 2.0).collect();
     let b: Vec<f32> = (0..k * n).map(|i| ((i * 3) % 7) as f32 - 3.0).collect();
     let mut c = vec![0.0; m * n];
-    sgemm(m, n, k, &a, 0, k as isize, 1, &b, 0, n as isize, 1, &mut c);
+    sgemm(
+        m,
+        n,
+        k,
+        Op::new(&a, 0, k as isize, 1),
+        Op::new(&b, 0, n as isize, 1),
+        &mut c,
+    );
     for i in 0..m {
         for j in 0..n {
             let r: f32 = (0..k).map(|p| a[i * k + p] * b[p * n + j]).sum();
@@ -238,28 +275,56 @@ fn exact_small_integers() {
 #[should_panic(expected = "outside its slice")]
 fn rejects_out_of_bounds_a() {
     let mut c = vec![0.0; 4];
-    sgemm(2, 2, 2, &[0.0; 3], 0, 2, 1, &[0.0; 4], 0, 2, 1, &mut c);
+    sgemm(
+        2,
+        2,
+        2,
+        Op::new(&[0.0; 3], 0, 2, 1),
+        Op::new(&[0.0; 4], 0, 2, 1),
+        &mut c,
+    );
 }
 
 #[test]
 #[should_panic(expected = "outside its slice")]
 fn rejects_negative_reach() {
     let mut c = vec![0.0; 4];
-    sgemm(2, 2, 2, &[0.0; 4], 1, -2, 1, &[0.0; 4], 0, 2, 1, &mut c);
+    sgemm(
+        2,
+        2,
+        2,
+        Op::new(&[0.0; 4], 1, -2, 1),
+        Op::new(&[0.0; 4], 0, 2, 1),
+        &mut c,
+    );
 }
 
 #[test]
 #[should_panic(expected = "outside its slice")]
 fn rejects_out_of_bounds_b_offset() {
     let mut c = vec![0.0; 4];
-    sgemm(2, 2, 2, &[0.0; 4], 0, 2, 1, &[0.0; 5], 2, 2, 1, &mut c);
+    sgemm(
+        2,
+        2,
+        2,
+        Op::new(&[0.0; 4], 0, 2, 1),
+        Op::new(&[0.0; 5], 2, 2, 1),
+        &mut c,
+    );
 }
 
 #[test]
 #[should_panic(expected = "c.len()")]
 fn rejects_wrong_c_len() {
     let mut c = vec![0.0; 3];
-    sgemm(2, 2, 2, &[0.0; 4], 0, 2, 1, &[0.0; 4], 0, 2, 1, &mut c);
+    sgemm(
+        2,
+        2,
+        2,
+        Op::new(&[0.0; 4], 0, 2, 1),
+        Op::new(&[0.0; 4], 0, 2, 1),
+        &mut c,
+    );
 }
 
 /// bf16 copy of an operand (same layout), and the values it holds.
@@ -280,29 +345,8 @@ fn check_bf16(cfg: &Config, m: usize, n: usize, k: usize, a: &Operand, b: &Opera
     let (ha, ra) = to_bf16(a);
     let (hb, rb) = to_bf16(b);
     let mut c = vec![f32::NAN; m * n];
-    let op = |data, o: &Operand| Op {
-        data,
-        off: o.off,
-        rs: o.rs,
-        cs: o.cs,
-    };
     assert!(bf16gemm_with(cfg, m, n, k, op(&ha, a), op(&hb, b), &mut c));
-    for i in 0..m {
-        for j in 0..n {
-            let (mut r, mut s) = (0.0f64, 0.0f64);
-            for p in 0..k {
-                let x = get(&ra, i, p) as f64 * get(&rb, p, j) as f64;
-                r += x;
-                s += x.abs();
-            }
-            let tol = k as f64 * f32::EPSILON as f64 * s + 1e-30;
-            let got = c[i * n + j] as f64;
-            assert!(
-                (got - r).abs() <= tol,
-                "bf16 {what}: m={m} n={n} k={k} cfg={cfg:?} at ({i},{j}): got {got}, want {r}"
-            );
-        }
-    }
+    assert_product(&c, m, n, k, &ra, &rb, &format!("bf16 {what} cfg={cfg:?}"));
 }
 
 #[test]

@@ -5,6 +5,7 @@
 //! operands, no copies, multi-threaded); and a plain i-k-j loop for
 //! integers.
 
+use super::blas::Operand;
 use super::scalar::Num;
 use crate::array::Array;
 use crate::buffer::BufferElement;
@@ -67,41 +68,25 @@ pub fn matmul(a: &Array, b: &Array, out_shape: &[usize]) -> Array {
 /// bf16 matmul of every batch matrix into f32 through
 /// [`super::blas::bf16gemm_with`] (AVX512-BF16; the caller checked).
 fn bf16gemm_batched(a: &Array, b: &Array, out_shape: &[usize]) -> Array {
-    use super::blas::{bf16gemm_with, Config, Operand};
-    let r = a.shape().len();
-    let (m, k, n) = (a.shape()[r - 2], a.shape()[r - 1], b.shape()[r - 1]);
-    let mut out = crate::pool::take::<f32>(numel(out_shape));
-    if out.is_empty() {
-        return Array::from_vec(out, out_shape.to_vec());
-    }
-    let (ars, acs) = (a.strides()[r - 2], a.strides()[r - 1]);
-    let (brs, bcs) = (b.strides()[r - 2], b.strides()[r - 1]);
-    let (ab, bb) = (
-        a.buffer().as_slice::<half::bf16>(),
-        b.buffer().as_slice::<half::bf16>(),
-    );
-    for ((ao, bo), dst) in batch_offsets(a)
-        .into_iter()
-        .zip(batch_offsets(b))
-        .zip(out.chunks_mut(m * n))
-    {
-        let op = |data, off, rs, cs| Operand { data, off, rs, cs };
-        let done = bf16gemm_with(
-            &Config::default(),
-            m,
-            n,
-            k,
-            op(ab, ao, ars, acs),
-            op(bb, bo, brs, bcs),
-            dst,
-        );
+    blas_batched::<half::bf16>(a, b, out_shape, |m, n, k, x, y, dst| {
+        let done = super::blas::bf16gemm_with(&Default::default(), m, n, k, x, y, dst);
         assert!(done, "bf16gemm_batched: the CPU has no AVX512-BF16");
-    }
-    Array::from_vec(out, out_shape.to_vec())
+    })
 }
 
 /// f32 matmul of every batch matrix through [`super::blas::sgemm`].
 fn sgemm_batched(a: &Array, b: &Array, out_shape: &[usize]) -> Array {
+    blas_batched::<f32>(a, b, out_shape, super::blas::sgemm)
+}
+
+/// Runs `gemm(m, n, k, A_i, B_i, C_i)` for every batch matrix of `a` and
+/// `b` (elements `T`) into a new f32 array of `out_shape`.
+fn blas_batched<T: BufferElement>(
+    a: &Array,
+    b: &Array,
+    out_shape: &[usize],
+    gemm: impl Fn(usize, usize, usize, Operand<T>, Operand<T>, &mut [f32]),
+) -> Array {
     let r = a.shape().len();
     let (m, k, n) = (a.shape()[r - 2], a.shape()[r - 1], b.shape()[r - 1]);
     let mut out = crate::pool::take::<f32>(numel(out_shape));
@@ -110,13 +95,20 @@ fn sgemm_batched(a: &Array, b: &Array, out_shape: &[usize]) -> Array {
     }
     let (ars, acs) = (a.strides()[r - 2], a.strides()[r - 1]);
     let (brs, bcs) = (b.strides()[r - 2], b.strides()[r - 1]);
-    let (ab, bb) = (a.buffer().as_slice::<f32>(), b.buffer().as_slice::<f32>());
+    let (ab, bb) = (a.buffer().as_slice::<T>(), b.buffer().as_slice::<T>());
     for ((ao, bo), dst) in batch_offsets(a)
         .into_iter()
         .zip(batch_offsets(b))
         .zip(out.chunks_mut(m * n))
     {
-        super::blas::sgemm(m, n, k, ab, ao, ars, acs, bb, bo, brs, bcs, dst);
+        gemm(
+            m,
+            n,
+            k,
+            Operand::new(ab, ao, ars, acs),
+            Operand::new(bb, bo, brs, bcs),
+            dst,
+        );
     }
     Array::from_vec(out, out_shape.to_vec())
 }

@@ -120,80 +120,40 @@ pub struct Operand<'a, T> {
     pub cs: isize,
 }
 
+impl<'a, T> Operand<'a, T> {
+    /// The view of `data` from `off` with row stride `rs` and column
+    /// stride `cs`.
+    pub fn new(data: &'a [T], off: usize, rs: isize, cs: isize) -> Self {
+        Operand { data, off, rs, cs }
+    }
+}
+
 /// `C = A * B` in f32.
 ///
-/// * `A` is `m x k`: element `(i, p)` is `a[a_off + i*a_rs + p*a_cs]`.
-/// * `B` is `k x n`: element `(p, j)` is `b[b_off + p*b_rs + j*b_cs]`.
+/// * `A` is `m x k` and `B` is `k x n`, strided [`Operand`]s (strides in
+///   elements, any value: transposed views, padding, zero for broadcast,
+///   negative for reversed views).
 /// * `C` is contiguous row-major `m x n` (`c.len() == m*n`) and is
 ///   overwritten (its old contents are never read).
 ///
-/// Strides are in elements and may be any value (transposed views,
-/// padding, zero for broadcast, negative for reversed views).
 /// Multi-threaded on the kernel workers for large enough products.
 ///
 /// # Panics
 /// If `c.len() != m*n` or any element of `A` or `B` lies outside its slice.
-#[allow(clippy::too_many_arguments)]
-pub fn sgemm(
-    m: usize,
-    n: usize,
-    k: usize,
-    a: &[f32],
-    a_off: usize,
-    a_rs: isize,
-    a_cs: isize,
-    b: &[f32],
-    b_off: usize,
-    b_rs: isize,
-    b_cs: isize,
-    c: &mut [f32],
-) {
-    sgemm_with(
-        &Config::default(),
-        m,
-        n,
-        k,
-        a,
-        a_off,
-        a_rs,
-        a_cs,
-        b,
-        b_off,
-        b_rs,
-        b_cs,
-        c,
-    )
+pub fn sgemm(m: usize, n: usize, k: usize, a: Operand<f32>, b: Operand<f32>, c: &mut [f32]) {
+    sgemm_with(&Config::default(), m, n, k, a, b, c)
 }
 
 /// [`sgemm`] with explicit [`Config`].
-#[allow(clippy::too_many_arguments)]
 pub fn sgemm_with(
     cfg: &Config,
     m: usize,
     n: usize,
     k: usize,
-    a: &[f32],
-    a_off: usize,
-    a_rs: isize,
-    a_cs: isize,
-    b: &[f32],
-    b_off: usize,
-    b_rs: isize,
-    b_cs: isize,
+    a: Operand<f32>,
+    b: Operand<f32>,
     c: &mut [f32],
 ) {
-    let a = Operand {
-        data: a,
-        off: a_off,
-        rs: a_rs,
-        cs: a_cs,
-    };
-    let b = Operand {
-        data: b,
-        off: b_off,
-        rs: b_rs,
-        cs: b_cs,
-    };
     drive(cfg, &Arch::f32(cfg.kernel), m, n, k, a, b, c)
 }
 

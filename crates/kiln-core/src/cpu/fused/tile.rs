@@ -395,18 +395,18 @@ fn cmp_select_with<T: LaneType>(
             // Both compared operands vary: splatted branches (rare) are
             // spelled out into stack tiles.
             let len = dst.len();
-            let (mut tx, mut ty) = ([T::default(); TILE], [T::default(); TILE]);
+            let (tx, ty): ([T; TILE], [T; TILE]);
             let xs: &[T] = match x {
                 View::Slice(s) => s,
                 View::Splat(v) => {
-                    tx[..len].fill(v);
+                    tx = [v; TILE];
                     &tx[..len]
                 }
             };
             let ys: &[T] = match y {
                 View::Slice(s) => s,
                 View::Splat(v) => {
-                    ty[..len].fill(v);
+                    ty = [v; TILE];
                     &ty[..len]
                 }
             };

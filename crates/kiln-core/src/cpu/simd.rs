@@ -140,6 +140,17 @@ dispatched! {
 }
 
 dispatched! {
+    /// `dst[i] = f(dst[i])`.
+    pub fn map_in_place<U, F>(dst: &mut [U], f: &F)
+    where [U: Copy, F: Fn(U) -> U]
+    {
+        for o in dst.iter_mut() {
+            *o = f(*o);
+        }
+    }
+}
+
+dispatched! {
     /// `dst[i] = f(dst[i], src[i])` (accumulate a row into another).
     pub fn update_slice<T, U, F>(dst: &mut [U], src: &[T], f: &F)
     where [T: Copy, U: Copy, F: Fn(U, T) -> U]

@@ -369,6 +369,10 @@ impl fmt::Display for Plan {
                     for e in &k.eqns {
                         writeln!(f, "         {}", eqn_line(e))?;
                     }
+                    // The tile program these equations compiled to.
+                    for instr in &k.program.code {
+                        writeln!(f, "       | {instr}")?;
+                    }
                 }
                 Step::Reduce(r) => {
                     writeln!(

@@ -151,74 +151,83 @@ fn view_of<'a, T: BufferElement>(
     }
 }
 
-/// The input views of one tile: row `row`, columns `col..col + len` of the
-/// walk, for every input; strided inputs are gathered into `gathered`.
-/// The input that is `None` (at most one: a donated buffer) is copied
-/// from `donor`, this tile's slice of the output that took its buffer.
+/// Appends to `views` the input views of one tile: row `row`, columns
+/// `col..col + len` of the walk, for every input; strided inputs are
+/// gathered into `gathered`. The input that is `None` (at most one: a
+/// donated buffer) is copied from `donor`, this tile's slice of the output
+/// that took its buffer.
 pub fn tile_views<'a>(
     walk: &Walk,
     inputs: &[Option<&'a Array>],
     (row, col, len): (usize, usize, usize),
     gathered: &'a mut Gathered,
     donor: Option<&OutSlice>,
-) -> Vec<InView<'a>> {
+    views: &mut Vec<InView<'a>>,
+) {
     let last = walk.dims.len() - 1;
     let mut g32 = gathered.f32.iter_mut();
     let mut g64 = gathered.f64.iter_mut();
     let mut gb = gathered.bool.iter_mut();
-    inputs
-        .iter()
-        .enumerate()
-        .map(|(k, a)| {
-            let Some(a) = a else {
-                let src = donor.expect("a donated input has its output");
-                return match src {
-                    OutSlice::F32(s) => {
-                        let g = g32.next().expect("gather space reserved");
-                        g[..len].copy_from_slice(&s[..len]);
-                        InView::F32(View::Slice(&g[..len]))
-                    }
-                    OutSlice::F64(s) => {
-                        let g = g64.next().expect("gather space reserved");
-                        g[..len].copy_from_slice(&s[..len]);
-                        InView::F64(View::Slice(&g[..len]))
-                    }
-                    OutSlice::Bool(s) => {
-                        let g = gb.next().expect("gather space reserved");
-                        g[..len].copy_from_slice(&s[..len]);
-                        InView::Bool(View::Slice(&g[..len]))
-                    }
-                    OutSlice::None => unreachable!("kiln internal error: donor output taken"),
-                };
+    views.extend(inputs.iter().enumerate().map(|(k, a)| {
+        let Some(a) = a else {
+            let src = donor.expect("a donated input has its output");
+            return match src {
+                OutSlice::F32(s) => {
+                    let g = g32.next().expect("gather space reserved");
+                    g[..len].copy_from_slice(&s[..len]);
+                    InView::F32(View::Slice(&g[..len]))
+                }
+                OutSlice::F64(s) => {
+                    let g = g64.next().expect("gather space reserved");
+                    g[..len].copy_from_slice(&s[..len]);
+                    InView::F64(View::Slice(&g[..len]))
+                }
+                OutSlice::Bool(s) => {
+                    let g = gb.next().expect("gather space reserved");
+                    g[..len].copy_from_slice(&s[..len]);
+                    InView::Bool(View::Slice(&g[..len]))
+                }
+                OutSlice::None => unreachable!("kiln internal error: donor output taken"),
             };
-            let step = walk.strides[k][last];
-            let pos = walk.row_offset(k, row) + col as isize * step;
-            let buf = a.buffer();
-            match a.dtype() {
-                crate::dtype::DType::F32 => InView::F32(view_of(
-                    buf.as_slice::<f32>(),
-                    pos,
-                    step,
-                    len,
-                    g32.next().expect("gather space reserved"),
-                )),
-                crate::dtype::DType::F64 => InView::F64(view_of(
-                    buf.as_slice::<f64>(),
-                    pos,
-                    step,
-                    len,
-                    g64.next().expect("gather space reserved"),
-                )),
-                crate::dtype::DType::Bool => InView::Bool(view_of(
-                    buf.as_slice::<bool>(),
-                    pos,
-                    step,
-                    len,
-                    gb.next().expect("gather space reserved"),
-                )),
-                d => panic!("kiln internal error: fused input of dtype {d}"),
-            }
-        })
+        };
+        let step = walk.strides[k][last];
+        let pos = walk.row_offset(k, row) + col as isize * step;
+        let buf = a.buffer();
+        match a.dtype() {
+            crate::dtype::DType::F32 => InView::F32(view_of(
+                buf.as_slice::<f32>(),
+                pos,
+                step,
+                len,
+                g32.next().expect("gather space reserved"),
+            )),
+            crate::dtype::DType::F64 => InView::F64(view_of(
+                buf.as_slice::<f64>(),
+                pos,
+                step,
+                len,
+                g64.next().expect("gather space reserved"),
+            )),
+            crate::dtype::DType::Bool => InView::Bool(view_of(
+                buf.as_slice::<bool>(),
+                pos,
+                step,
+                len,
+                gb.next().expect("gather space reserved"),
+            )),
+            d => panic!("kiln internal error: fused input of dtype {d}"),
+        }
+    }));
+}
+
+/// `v` emptied, as a vector of another lifetime: per-tile vectors of
+/// borrowed views keep one allocation for a whole range.
+pub fn recycle<T, U>(mut v: Vec<T>) -> Vec<U> {
+    v.clear();
+    // An empty `IntoIter` mapped to a type of the same layout collects in
+    // place (the standard library reuses the allocation).
+    v.into_iter()
+        .map(|_| unreachable!("the vector is empty"))
         .collect()
 }
 

@@ -21,11 +21,11 @@ pub use program::{compile, is_fusible, FusedGraph, FusedOp, Lane, Operand, TileP
 use crate::array::Array;
 use crate::cpu::elementwise::PARALLEL_THRESHOLD;
 use crate::shape::numel;
-use layout::{tile_views, Gathered, Walk};
+use layout::{recycle, tile_views, Gathered, Walk};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
-use tile::{run_tile, OutSlice, Regs, TileCtx};
+use tile::{run_tile, InView, OutSlice, Regs, TileCtx};
 
 /// Elements per parallel task (a multiple of the tile size).
 pub const CHUNK: usize = 1 << 14;
@@ -194,13 +194,26 @@ pub(crate) fn run_range(
     scratch.regs.reserve(prog.regs);
     scratch.gathered.reserve(inputs.len());
     let Scratch { regs, gathered } = scratch;
+    // One allocation each for the whole range, refilled per tile.
+    let mut views_store: Vec<InView<'static>> = Vec::with_capacity(inputs.len());
+    let mut outs_store: Vec<OutSlice<'static>> = Vec::with_capacity(outs.len());
     walk.for_each_tile(start, end, |row, col, len| {
         let at = row * walk.row_len() + col - start;
-        let views = {
+        let mut views: Vec<InView> = recycle(std::mem::take(&mut views_store));
+        {
             let donor_tile = donor.map(|o| sub(&mut outs[o], at, len));
-            tile_views(walk, inputs, (row, col, len), gathered, donor_tile.as_ref())
-        };
-        let mut tile_outs: Vec<OutSlice> = outs.iter_mut().map(|o| sub(o, at, len)).collect();
+            let tile = (row, col, len);
+            tile_views(
+                walk,
+                inputs,
+                tile,
+                gathered,
+                donor_tile.as_ref(),
+                &mut views,
+            );
+        }
+        let mut tile_outs: Vec<OutSlice> = recycle(std::mem::take(&mut outs_store));
+        tile_outs.extend(outs.iter_mut().map(|o| sub(o, at, len)));
         layout::prefetch_following(&views);
         let mut ctx = TileCtx {
             regs,
@@ -209,6 +222,8 @@ pub(crate) fn run_range(
             len,
         };
         run_tile(prog, &mut ctx);
+        views_store = recycle(views);
+        outs_store = recycle(tile_outs);
     });
 }
 

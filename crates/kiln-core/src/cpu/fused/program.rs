@@ -126,14 +126,55 @@ pub enum Dst {
     Out(u16),
 }
 
+/// A clamp folded into a unary instruction before its op:
+/// `min(max(x, lo), hi)`, each bound a kernel input (in the common case a
+/// constant: one value repeated). `None` bounds are absent.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Clamp {
+    /// Input holding the lower bound (`maximum(x, lo)`).
+    pub lo: Option<u16>,
+    /// Input holding the upper bound (`minimum(.., hi)`, after `lo`).
+    pub hi: Option<u16>,
+}
+
+/// An affine map folded into an instruction after its op:
+/// `y * mul` then `+ add` (or `- add`), each operand a kernel input.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Affine {
+    /// Input multiplied in first.
+    pub mul: Option<u16>,
+    /// Input added (or subtracted, with `sub`) after `mul`.
+    pub add: Option<u16>,
+    /// `y - add` instead of `y + add`.
+    pub sub: bool,
+}
+
+impl Clamp {
+    /// True when no bound is folded in.
+    pub fn is_none(&self) -> bool {
+        self.lo.is_none() && self.hi.is_none()
+    }
+}
+
+impl Affine {
+    /// True when nothing is folded in.
+    pub fn is_none(&self) -> bool {
+        self.mul.is_none() && self.add.is_none()
+    }
+}
+
 /// One instruction of a tile program. `t` is the lane type of the operands
 /// (for `Cast`, of the source; the destination has the result's type).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Instr {
+    /// `post(op(pre(x)))`: the neighbouring clamp and affine ops run in
+    /// the same loop (float lanes only; both are empty otherwise).
     Unary {
         op: UnaryOp,
         t: Lane,
         x: Src,
+        pre: Clamp,
+        post: Affine,
         dst: Dst,
     },
     Binary {
@@ -165,9 +206,10 @@ pub enum Instr {
     },
     /// Copies a value to an output (a value that is also read later).
     Copy { t: Lane, x: Src, dst: Dst },
-    /// `select(a op b, x, y)` in one pass, for a comparison read only by
-    /// that select (`where_(x > 0, ..)`): no bool register in between.
-    /// `t` is the lane type of all four operands.
+    /// `post(select(a op b, x, y))` in one pass, for a comparison read
+    /// only by that select (`where_(x > 0, ..)`): no bool register in
+    /// between. `t` is the lane type of all four operands; `post` is empty
+    /// on bool lanes.
     CmpSelect {
         op: CompareOp,
         t: Lane,
@@ -175,6 +217,7 @@ pub enum Instr {
         b: Src,
         x: Src,
         y: Src,
+        post: Affine,
         dst: Dst,
     },
 }
@@ -201,33 +244,165 @@ fn slot(l: Lane) -> usize {
     }
 }
 
-/// For each op, the select that absorbs it: a comparison whose only use
-/// is the condition of one select of the same lane type, not written out.
-fn folded_compares(g: &FusedGraph, out_uses: &[Vec<usize>]) -> Vec<Option<usize>> {
+/// How the ops of a graph group into instructions: an op either heads an
+/// instruction or is computed inside another op's instruction.
+struct Folding {
+    /// Per op: true when another op's instruction computes it.
+    absorbed: Vec<bool>,
+    /// Per op: the operands its instruction reads (empty when absorbed).
+    reads: Vec<Vec<Operand>>,
+    /// Per op: the op whose value its instruction produces (itself, or the
+    /// last op of a folded affine map).
+    produces: Vec<usize>,
+    /// Per op: the clamp folded in before it (unary ops).
+    pre: Vec<Clamp>,
+    /// Per op: the affine map folded in after it (unary ops and selects).
+    post: Vec<Affine>,
+}
+
+/// Groups ops into instructions:
+/// - a comparison whose only use is the condition of one select of the
+///   same lane type joins it ([`Instr::CmpSelect`]);
+/// - a float unary op absorbs `maximum(x, lo)` / `minimum(x, hi)` (or
+///   `minimum(maximum(x, lo), hi)`) of its operand, when each is read only
+///   by it and its bound is a kernel input;
+/// - a float unary op or compare-select absorbs a following `* k` and then
+///   `+ k` / `- k` when it is their only operand read and each `k` is a
+///   kernel input (as constants are).
+///
+/// Absorbed ops are never written out. The folded ops compute what the
+/// separate ops compute, in the same order, so results are bitwise equal.
+fn fold(g: &FusedGraph, out_uses: &[Vec<usize>]) -> Folding {
     let n = g.ops.len();
-    let mut reads = vec![0usize; n];
-    for op in &g.ops {
+    let mut readers = vec![vec![]; n];
+    for (i, op) in g.ops.iter().enumerate() {
         for a in &op.args {
             if let Operand::Op(j) = *a {
-                reads[j] += 1;
+                readers[j].push(i);
             }
         }
     }
-    let mut folded = vec![None; n];
+    // Op j's value is read once, by op i alone, and not written out.
+    let only_for = |j: usize, i: usize| readers[j] == [i] && out_uses[j].is_empty();
+    let float_lane = |d: DType| matches!(Lane::of(d), Some(Lane::F32 | Lane::F64));
+    let binary = |j: usize, b: BinaryOp| {
+        matches!(g.ops[j].prim, Primitive::Binary(o) if o == b) && g.ops[j].dtype.is_float()
+    };
+    let input = |a: Operand| match a {
+        Operand::Input(k) => Some(k as u16),
+        Operand::Op(_) => None,
+    };
+    let mut f = Folding {
+        absorbed: vec![false; n],
+        reads: g.ops.iter().map(|op| op.args.clone()).collect(),
+        produces: (0..n).collect(),
+        pre: vec![Clamp::default(); n],
+        post: vec![Affine::default(); n],
+    };
     for (i, op) in g.ops.iter().enumerate() {
-        let (Primitive::Select, Operand::Op(j)) = (&op.prim, op.args[0]) else {
-            continue;
+        let staged = match op.prim {
+            Primitive::Unary(u) => {
+                !matches!(u, UnaryOp::LogicalNot | UnaryOp::IsNan | UnaryOp::IsInf)
+                    && float_lane(op.dtype)
+            }
+            Primitive::Select => {
+                // A comparison read only here becomes part of the select.
+                let Operand::Op(j) = op.args[0] else {
+                    continue;
+                };
+                let cmp = &g.ops[j];
+                let folds = matches!(cmp.prim, Primitive::Compare(_))
+                    && only_for(j, i)
+                    && Lane::of(arg_dtype(g, &cmp.args[0])) == Lane::of(op.dtype);
+                if !folds {
+                    continue;
+                }
+                f.absorbed[j] = true;
+                f.reads[j].clear();
+                f.reads[i] = vec![cmp.args[0], cmp.args[1], op.args[1], op.args[2]];
+                float_lane(op.dtype)
+            }
+            _ => false,
         };
-        let cmp = &g.ops[j];
-        if matches!(cmp.prim, Primitive::Compare(_))
-            && reads[j] == 1
-            && out_uses[j].is_empty()
-            && Lane::of(arg_dtype(g, &cmp.args[0])) == Lane::of(op.dtype)
-        {
-            folded[j] = Some(i);
+        if !staged {
+            continue;
         }
+        if let Primitive::Unary(_) = op.prim {
+            // The clamp before: minimum(maximum(x, lo), hi), either part.
+            let mut x = op.args[0];
+            let mut pre = Clamp::default();
+            let absorb = |j: usize, x: &mut Operand, f: &mut Folding| {
+                f.absorbed[j] = true;
+                f.reads[j].clear();
+                *x = g.ops[j].args[0];
+            };
+            // The op reading `x` (the unary op, or the absorbed minimum).
+            let mut reader = i;
+            if let Operand::Op(j) = x {
+                if binary(j, BinaryOp::Minimum) && only_for(j, i) {
+                    if let Some(k) = input(g.ops[j].args[1]) {
+                        pre.hi = Some(k);
+                        absorb(j, &mut x, &mut f);
+                        reader = j;
+                    }
+                }
+            }
+            if let Operand::Op(j) = x {
+                if binary(j, BinaryOp::Maximum) && only_for(j, reader) {
+                    if let Some(k) = input(g.ops[j].args[1]) {
+                        pre.lo = Some(k);
+                        absorb(j, &mut x, &mut f);
+                    }
+                }
+            }
+            f.pre[i] = pre;
+            f.reads[i] = vec![x];
+        }
+        // The affine map after: `* k`, then `+ k` or `- k`.
+        let mut cur = i;
+        let mut post = Affine::default();
+        let sole_reader = |j: usize| match readers[j][..] {
+            [r] if out_uses[j].is_empty() => Some(r),
+            _ => None,
+        };
+        let other = |p: usize, cur: usize| {
+            let a = &g.ops[p].args;
+            match (a[0], a[1]) {
+                (Operand::Op(c), k) if c == cur => input(k).map(|k| (k, false)),
+                (k, Operand::Op(c)) if c == cur => input(k).map(|k| (k, true)),
+                _ => None,
+            }
+        };
+        if let Some(p) = sole_reader(cur) {
+            if binary(p, BinaryOp::Mul) {
+                if let Some((k, _)) = other(p, cur) {
+                    post.mul = Some(k);
+                    f.absorbed[p] = true;
+                    f.reads[p].clear();
+                    cur = p;
+                }
+            }
+        }
+        if let Some(p) = sole_reader(cur) {
+            let add = binary(p, BinaryOp::Add);
+            if add || binary(p, BinaryOp::Sub) {
+                match other(p, cur) {
+                    // `k - y` is not `y * m + a`: left as its own op.
+                    Some((k, swapped)) if add || !swapped => {
+                        post.add = Some(k);
+                        post.sub = !add;
+                        f.absorbed[p] = true;
+                        f.reads[p].clear();
+                        cur = p;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        f.post[i] = post;
+        f.produces[i] = cur;
     }
-    folded
+    f
 }
 
 /// Compiles a fused graph: one instruction per op (a comparison read only
@@ -246,22 +421,13 @@ pub fn compile(g: &FusedGraph) -> TileProgram {
             out_uses[j].push(k);
         }
     }
-    let folded = folded_compares(g, &out_uses);
-    // The operands each op's instruction reads: a select that absorbed
-    // its comparison reads the comparison's operands instead.
-    let reads: Vec<Vec<Operand>> = g
-        .ops
-        .iter()
-        .enumerate()
-        .map(|(i, op)| match (&op.prim, op.args.first()) {
-            _ if folded[i].is_some() => vec![],
-            (Primitive::Select, Some(&Operand::Op(j))) if folded[j] == Some(i) => {
-                let c = &g.ops[j].args;
-                vec![c[0], c[1], op.args[1], op.args[2]]
-            }
-            _ => op.args.clone(),
-        })
-        .collect();
+    let Folding {
+        absorbed,
+        reads,
+        produces,
+        pre,
+        post,
+    } = fold(g, &out_uses);
     // Last op that reads each op's value (None = never).
     let mut last_read = vec![None; n];
     for (i, args) in reads.iter().enumerate() {
@@ -276,8 +442,8 @@ pub fn compile(g: &FusedGraph) -> TileProgram {
     let mut loc: Vec<Option<Src>> = vec![None; n];
     let mut code = Vec::with_capacity(n + g.outputs.len());
     for (i, op) in g.ops.iter().enumerate() {
-        if folded[i].is_some() {
-            continue; // computed inside its select
+        if absorbed[i] {
+            continue; // computed inside another op's instruction
         }
         let src = |a: &Operand, loc: &[Option<Src>]| match *a {
             Operand::Input(k) => Src::In(k as u16),
@@ -285,16 +451,19 @@ pub fn compile(g: &FusedGraph) -> TileProgram {
         };
         let args: Vec<Src> = reads[i].iter().map(|a| src(a, &loc)).collect();
         let t_out = lane(op.dtype);
+        // The value this instruction produces (op i's, or that of the
+        // last op folded in after it).
+        let v = produces[i];
         // Written out once and never read again: straight to the output.
-        let dst = if last_read[i].is_none() && out_uses[i].len() == 1 {
-            Dst::Out(out_uses[i][0] as u16)
+        let dst = if last_read[v].is_none() && out_uses[v].len() == 1 {
+            Dst::Out(out_uses[v][0] as u16)
         } else {
             let s = slot(t_out);
             let r = free[s].pop().unwrap_or_else(|| {
                 count[s] += 1;
                 (count[s] - 1) as u16
             });
-            loc[i] = Some(Src::Reg(r));
+            loc[v] = Some(Src::Reg(r));
             Dst::Reg(r)
         };
         let t_in = |k: usize| lane(arg_dtype(g, &op.args[k]));
@@ -303,6 +472,8 @@ pub fn compile(g: &FusedGraph) -> TileProgram {
                 op: *u,
                 t: t_in(0),
                 x: args[0],
+                pre: pre[i],
+                post: post[i],
                 dst,
             },
             Primitive::Binary(b) => Instr::Binary {
@@ -333,6 +504,7 @@ pub fn compile(g: &FusedGraph) -> TileProgram {
                     b: args[1],
                     x: args[2],
                     y: args[3],
+                    post: post[i],
                     dst,
                 }
             }
@@ -357,7 +529,7 @@ pub fn compile(g: &FusedGraph) -> TileProgram {
         // Copies for values that are written out and also read later (or
         // written out more than once).
         if let Dst::Reg(r) = dst {
-            for &k in &out_uses[i] {
+            for &k in &out_uses[v] {
                 code.push(Instr::Copy {
                     t: t_out,
                     x: Src::Reg(r),
@@ -444,13 +616,27 @@ impl fmt::Display for Instr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use Lane::Bool;
         match self {
-            Instr::Unary { op, t, x, dst: d } => {
+            Instr::Unary {
+                op,
+                t,
+                x,
+                pre,
+                post,
+                dst: d,
+            } => {
                 let out = match op {
                     UnaryOp::IsNan | UnaryOp::IsInf => Bool,
                     _ => *t,
                 };
                 let name = Primitive::Unary(*op).name();
-                write!(f, "{} = {name} {}", dst(*d, out), src(*x, *t))
+                let mut arg = src(*x, *t);
+                if let Some(k) = pre.lo {
+                    arg = format!("(maximum {arg} in{k})");
+                }
+                if let Some(k) = pre.hi {
+                    arg = format!("(minimum {arg} in{k})");
+                }
+                write!(f, "{} = {name} {arg}{post}", dst(*d, out))
             }
             Instr::Binary {
                 op,
@@ -508,10 +694,11 @@ impl fmt::Display for Instr {
                 b,
                 x,
                 y,
+                post,
                 dst: d,
             } => write!(
                 f,
-                "{} = select ({} {} {}) {} {}",
+                "{} = select ({} {} {}) {} {}{post}",
                 dst(*d, *t),
                 Primitive::Compare(*op).name(),
                 src(*a, *t),
@@ -520,6 +707,20 @@ impl fmt::Display for Instr {
                 src(*y, *t)
             ),
         }
+    }
+}
+
+impl fmt::Display for Affine {
+    /// ` |> mul in2 |> add in3`: nothing when empty.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(k) = self.mul {
+            write!(f, " |> mul in{k}")?;
+        }
+        if let Some(k) = self.add {
+            let name = if self.sub { "sub" } else { "add" };
+            write!(f, " |> {name} in{k}")?;
+        }
+        Ok(())
     }
 }
 

@@ -3,7 +3,7 @@
 //! strided, flipped, broadcast, repeated scalars), bitwise equal for
 //! elementwise kernels, within rounding for reductions.
 
-use super::program::{FusedGraph, FusedOp, Instr, Operand};
+use super::program::{Affine, Clamp, FusedGraph, FusedOp, Instr, Operand};
 use super::reduce::{run_reduce, split, ReduceKernel};
 use super::{compile, run_elementwise};
 use crate::array::Array;
@@ -261,6 +261,7 @@ fn fused_elementwise_matches_op_by_op_bitwise() {
     let mut failures = vec![];
     let cases = 400;
     let mut folded = 0;
+    let mut staged = 0;
     for case in 0..cases {
         let s = shape(&mut rng);
         let n_in = 1 + rng.below(4);
@@ -277,6 +278,15 @@ fn fused_elementwise_matches_op_by_op_bitwise() {
             .iter()
             .filter(|i| matches!(i, Instr::CmpSelect { .. }))
             .count();
+        staged += prog
+            .code
+            .iter()
+            .filter(|i| match i {
+                Instr::Unary { pre, post, .. } => !pre.is_none() || !post.is_none(),
+                Instr::CmpSelect { post, .. } => !post.is_none(),
+                _ => false,
+            })
+            .count();
         let donate = (rng.below(3) == 0).then_some((0, 0));
         let got = run_elementwise(&prog, &s, inputs.clone(), donate);
         for (k, (a, b)) in got.iter().zip(&want).enumerate() {
@@ -285,10 +295,14 @@ fn fused_elementwise_matches_op_by_op_bitwise() {
             }
         }
     }
-    println!("fused elementwise: {cases} cases, {folded} compare-selects");
+    println!("fused elementwise: {cases} cases, {folded} compare-selects, {staged} staged");
     assert!(
         folded >= 10,
         "only {folded} compare-select instructions exercised"
+    );
+    assert!(
+        staged >= 10,
+        "only {staged} instructions with folded clamps or affine maps exercised"
     );
     assert!(
         failures.is_empty(),
@@ -511,4 +525,155 @@ fn comparisons_fold_into_their_select_only_when_read_once() {
             .any(|i| matches!(i, Instr::CmpSelect { .. })),
         "{prog}"
     );
+}
+
+/// SELU as the jit traces it: `select(x > 0, x, expm1(min(x, 0)) * alpha) * scale`.
+fn selu_graph() -> FusedGraph {
+    let op = |prim, args: Vec<Operand>| FusedOp {
+        prim,
+        args,
+        dtype: DType::F32,
+    };
+    let bool_op = |prim, args: Vec<Operand>| FusedOp {
+        prim,
+        args,
+        dtype: DType::Bool,
+    };
+    use Operand::{Input as In, Op};
+    FusedGraph {
+        inputs: vec![DType::F32; 4],
+        ops: vec![
+            bool_op(Primitive::Compare(CompareOp::Gt), vec![In(0), In(1)]),
+            op(Primitive::Binary(BinaryOp::Minimum), vec![In(0), In(1)]),
+            op(Primitive::Unary(UnaryOp::Expm1), vec![Op(1)]),
+            op(Primitive::Binary(BinaryOp::Mul), vec![Op(2), In(2)]),
+            op(Primitive::Select, vec![Op(0), In(0), Op(3)]),
+            op(Primitive::Binary(BinaryOp::Mul), vec![Op(4), In(3)]),
+        ],
+        outputs: vec![Operand::Op(5)],
+    }
+}
+
+#[test]
+fn clamps_and_affine_maps_fold_into_unary_ops_and_selects() {
+    let g = selu_graph();
+    let prog = compile(&g);
+    // expm1 with its clamp and scale, then the compare-select with its scale.
+    assert_eq!(prog.code.len(), 2, "{prog}");
+    assert!(
+        matches!(
+            prog.code[0],
+            Instr::Unary {
+                op: UnaryOp::Expm1,
+                pre: Clamp {
+                    lo: None,
+                    hi: Some(1)
+                },
+                post: Affine {
+                    mul: Some(2),
+                    add: None,
+                    ..
+                },
+                ..
+            }
+        ),
+        "{prog}"
+    );
+    assert!(
+        matches!(
+            prog.code[1],
+            Instr::CmpSelect {
+                post: Affine { mul: Some(3), .. },
+                ..
+            }
+        ),
+        "{prog}"
+    );
+    let n = 5000;
+    let x = Array::from_vec(
+        (0..n)
+            .map(|i| match i {
+                0 => f32::NAN,
+                1 => -0.0,
+                2 => f32::NEG_INFINITY,
+                _ => (i as f32 - 2500.0) * 0.003,
+            })
+            .collect(),
+        vec![n],
+    );
+    let splat = |v: f32| Array::from_vec(vec![v], vec![]).broadcast_to(&[n]);
+    let full =
+        |v: f32| Array::from_vec((0..n).map(|i| v + (i % 7) as f32 * 0.25).collect(), vec![n]);
+    // Constants (one value repeated: the fused loop) and varying operands
+    // in the folded positions (the pass-by-pass fallback).
+    let cases = [
+        vec![x.clone(), splat(0.0), splat(1.673_263_2), splat(1.050_701)],
+        vec![x.clone(), full(-0.5), full(1.5), full(-2.0)],
+        vec![x.clone(), splat(0.25), full(1.5), splat(3.0)],
+    ];
+    for (c, inputs) in cases.iter().enumerate() {
+        let want = op_by_op(&g, &[n], inputs);
+        let got = run_elementwise(&prog, &[n], inputs.clone(), None);
+        compare(&format!("selu case {c}"), &got[0], &want[0], 0.0).unwrap();
+    }
+}
+
+#[test]
+fn clamp_pairs_and_add_sub_fold_only_in_their_own_shapes() {
+    use Operand::{Input as In, Op};
+    let op = |prim, args: Vec<Operand>| FusedOp {
+        prim,
+        args,
+        dtype: DType::F64,
+    };
+    let b = |o| Primitive::Binary(o);
+    let graphs = [
+        // tanh(min(max(x, lo), hi)) * k - k2: everything folds.
+        vec![
+            op(b(BinaryOp::Maximum), vec![In(0), In(1)]),
+            op(b(BinaryOp::Minimum), vec![Op(0), In(2)]),
+            op(Primitive::Unary(UnaryOp::Tanh), vec![Op(1)]),
+            op(b(BinaryOp::Mul), vec![In(3), Op(2)]),
+            op(b(BinaryOp::Sub), vec![Op(3), In(1)]),
+        ],
+        // k - exp(x): a reversed subtraction stays its own op.
+        vec![
+            op(Primitive::Unary(UnaryOp::Exp), vec![In(0)]),
+            op(b(BinaryOp::Sub), vec![In(1), Op(0)]),
+        ],
+        // exp(max(min(x, hi), lo)) + k: the clamp is in the other order,
+        // so only the maximum (and the add) fold; the minimum stays.
+        vec![
+            op(b(BinaryOp::Minimum), vec![In(0), In(2)]),
+            op(b(BinaryOp::Maximum), vec![Op(0), In(1)]),
+            op(Primitive::Unary(UnaryOp::Exp), vec![Op(1)]),
+            op(b(BinaryOp::Add), vec![In(3), Op(2)]),
+        ],
+        // A clamp also read elsewhere is kept.
+        vec![
+            op(b(BinaryOp::Minimum), vec![In(0), In(2)]),
+            op(Primitive::Unary(UnaryOp::Sqrt), vec![Op(0)]),
+            op(b(BinaryOp::Mul), vec![Op(1), Op(0)]),
+        ],
+    ];
+    let expected_len = [1, 2, 2, 3];
+    let n = 2100;
+    let x = Array::from_vec(
+        (0..n).map(|i| (i as f64 - 1000.0) * 0.01).collect(),
+        vec![n],
+    );
+    let splat = |v: f64| Array::from_vec(vec![v], vec![]).broadcast_to(&[n]);
+    let inputs = vec![x, splat(-2.0), splat(1.5), splat(0.75)];
+    for (c, ops) in graphs.into_iter().enumerate() {
+        let g = FusedGraph {
+            inputs: vec![DType::F64; 4],
+            outputs: vec![Operand::Op(ops.len() - 1)],
+            ops,
+        };
+        let prog = compile(&g);
+        assert_eq!(prog.code.len(), expected_len[c], "case {c}: {prog}");
+        let want = op_by_op(&g, &[n], &inputs);
+        let got = run_elementwise(&prog, &[n], inputs.clone(), None);
+        compare(&format!("case {c}"), &got[0], &want[0], 0.0).unwrap();
+    }
 }

@@ -8,13 +8,13 @@
 //! kernels use ([`crate::cpu::scalar`]), so fused results are bitwise equal
 //! to op-by-op results.
 
-use super::program::{Dst, Instr, Lane, Src, TileProgram};
+use super::program::{Affine, Clamp, Dst, Instr, Lane, Src, TileProgram};
 use crate::cpu::scalar::{FloatCompute, Num, Ordered, Real};
 use crate::cpu::simd;
 use crate::primitive::{BinaryOp, CompareOp, UnaryOp};
 
-/// Elements per tile: 4 KiB of f32 per register.
-pub const TILE: usize = 1024;
+/// Elements per tile: 8 KiB of f32 per register.
+pub const TILE: usize = 2048;
 
 /// One operand for one tile: a slice of `len` elements or one value
 /// repeated.
@@ -125,6 +125,34 @@ impl<'r, 'a> TileCtx<'r, 'a> {
         }
     }
 
+    /// The value of input `k` when it is one value repeated.
+    fn splat<T: LaneType>(&self, k: Option<u16>, absent: T) -> Option<T> {
+        match k {
+            None => Some(absent),
+            Some(k) => match T::input(&self.inputs[k as usize]) {
+                View::Splat(v) => Some(v),
+                View::Slice(_) => None,
+            },
+        }
+    }
+
+    /// The bounds `(lo, hi)` of a clamp (absent ones are -inf and +inf),
+    /// if every present bound is one value repeated and not NaN.
+    fn clamp_values<T: LaneType>(&self, c: Clamp) -> Option<(T, T)> {
+        let lo = self.splat(c.lo, T::from_f64(f64::NEG_INFINITY))?;
+        let hi = self.splat(c.hi, T::from_f64(f64::INFINITY))?;
+        (!lo.is_nan() && !hi.is_nan()).then_some((lo, hi))
+    }
+
+    /// `(m, a)` with `post(y) = y * m + a` (absent parts are 1 and -0, which
+    /// change no value; `y - k` is `y + (-k)` exactly), if every present
+    /// operand is one value repeated.
+    fn affine_values<T: LaneType>(&self, p: Affine) -> Option<(T, T)> {
+        let m = self.splat(p.mul, T::from_f64(1.0))?;
+        let a = self.splat(p.add, T::from_f64(-0.0))?;
+        Some((m, if p.sub { T::from_f64(-a.to_f64()) } else { a }))
+    }
+
     /// Runs `f(ctx, dst)` with `dst` the destination slice taken out of
     /// the context (so `f` can read other registers and inputs).
     fn with_dst<T: LaneType>(&mut self, d: Dst, f: impl FnOnce(&Self, &mut [T])) {
@@ -188,7 +216,14 @@ macro_rules! by_float_lane {
 
 fn run_instr(instr: &Instr, ctx: &mut TileCtx) {
     match *instr {
-        Instr::Unary { op, t, x, dst } => match op {
+        Instr::Unary {
+            op,
+            t,
+            x,
+            pre,
+            post,
+            dst,
+        } => match op {
             UnaryOp::LogicalNot => {
                 ctx.with_dst::<bool>(dst, |c, d| map1(c.view::<bool>(x), d, |v: bool| !v))
             }
@@ -203,7 +238,7 @@ fn run_instr(instr: &Instr, ctx: &mut TileCtx) {
                 })
             }),
             _ => by_float_lane!(t, T, {
-                ctx.with_dst::<T>(dst, |c, d| float_unary::<T>(op, c.view::<T>(x), d))
+                ctx.with_dst::<T>(dst, |c, d| staged_unary::<T>(op, c, x, pre, post, d))
             }),
         },
         Instr::Binary { op, t, a, b, dst } => match t {
@@ -244,10 +279,35 @@ fn run_instr(instr: &Instr, ctx: &mut TileCtx) {
             b,
             x,
             y,
+            post,
             dst,
-        } => by_lane!(t, T, {
+        } if post.is_none() => by_lane!(t, T, {
             ctx.with_dst::<T>(dst, |c, d| {
-                cmp_select::<T>(op, c.view(a), c.view(b), c.view(x), c.view(y), d)
+                let (a, b, x, y) = (c.view(a), c.view(b), c.view(x), c.view(y));
+                cmp_select::<T>(op, a, b, x, y, d, |v| v)
+            })
+        }),
+        Instr::CmpSelect {
+            op,
+            t,
+            a,
+            b,
+            x,
+            y,
+            post,
+            dst,
+        } => by_float_lane!(t, T, {
+            ctx.with_dst::<T>(dst, |c, d| {
+                let (a, b, x, y) = (c.view(a), c.view(b), c.view(x), c.view(y));
+                match c.affine_values::<T>(post) {
+                    Some((m, k)) => cmp_select::<T>(op, a, b, x, y, d, move |v| {
+                        <T as Num>::add(<T as Num>::mul(v, m), k)
+                    }),
+                    None => {
+                        cmp_select::<T>(op, a, b, x, y, d, |v| v);
+                        affine_passes(c, post, d);
+                    }
+                }
             })
         }),
         Instr::Copy { t, x, dst } => by_lane!(t, T, {
@@ -301,14 +361,110 @@ fn map3<A: Copy, B: Copy, C: Copy, U: Copy>(
     }
 }
 
-/// Float math unary ops, one monomorphised loop per common op.
-fn float_unary<T: LaneType + FloatCompute>(op: UnaryOp, x: View<T>, dst: &mut [T]) {
+/// `dst = post(op(pre(x)))` for a float unary op with its folded clamp
+/// and affine map: one loop when every folded operand is one value
+/// repeated (constants), else the same steps as separate passes.
+fn staged_unary<T: LaneType + FloatCompute + Num>(
+    op: UnaryOp,
+    c: &TileCtx,
+    x: Src,
+    pre: Clamp,
+    post: Affine,
+    dst: &mut [T],
+) {
+    let xv = c.view::<T>(x);
+    // With bounds that are not NaN, `max_nan(v, lo)` is `lo > v ? lo : v`
+    // (NaN `v` and `v == lo` keep `v`), one SIMD max; likewise the min.
+    let clamp = |(lo, hi): (T, T)| {
+        move |v: T| {
+            let v = if lo > v { lo } else { v };
+            if hi < v {
+                hi
+            } else {
+                v
+            }
+        }
+    };
+    let affine = |(m, k): (T, T)| move |v: T| <T as Num>::add(<T as Num>::mul(v, m), k);
+    match (pre.is_none(), post.is_none()) {
+        (true, true) => return float_unary(op, xv, dst, |v| v, |v| v),
+        (false, true) => {
+            if let Some(b) = c.clamp_values::<T>(pre) {
+                return float_unary(op, xv, dst, clamp(b), |v| v);
+            }
+        }
+        (true, false) => {
+            if let Some(p) = c.affine_values::<T>(post) {
+                return float_unary(op, xv, dst, |v| v, affine(p));
+            }
+        }
+        (false, false) => {
+            if let (Some(b), Some(p)) = (c.clamp_values::<T>(pre), c.affine_values::<T>(post)) {
+                return float_unary(op, xv, dst, clamp(b), affine(p));
+            }
+        }
+    }
+    // Some folded operand varies: one pass per step, as op by op.
+    let mut tmp = [T::default(); TILE];
+    let xv = if pre.is_none() {
+        xv
+    } else {
+        let t = &mut tmp[..dst.len()];
+        match pre.lo {
+            Some(k) => map2(xv, c.view(Src::In(k)), t, T::max_nan),
+            None => map1(xv, t, |v| v),
+        }
+        if let Some(k) = pre.hi {
+            in_place(t, c.view(Src::In(k)), T::min_nan);
+        }
+        View::Slice(&tmp[..dst.len()])
+    };
+    float_unary(op, xv, dst, |v| v, |v| v);
+    affine_passes(c, post, dst);
+}
+
+/// Applies a folded affine map to `dst` in place, one pass per part.
+fn affine_passes<T: LaneType + Num>(c: &TileCtx, post: Affine, dst: &mut [T]) {
+    if let Some(k) = post.mul {
+        in_place(dst, c.view(Src::In(k)), <T as Num>::mul);
+    }
+    if let Some(k) = post.add {
+        let f = if post.sub {
+            <T as Num>::sub
+        } else {
+            <T as Num>::add
+        };
+        in_place(dst, c.view(Src::In(k)), f);
+    }
+}
+
+/// `dst[i] = f(dst[i], b[i])`.
+fn in_place<T: Copy>(dst: &mut [T], b: View<T>, f: impl Fn(T, T) -> T) {
+    match b {
+        View::Slice(s) => simd::update_slice(dst, s, &f),
+        View::Splat(q) => simd::map_in_place(dst, &|p| f(p, q)),
+    }
+}
+
+/// `dst[i] = post(op(pre(x[i])))` for float math unary ops, one
+/// monomorphised loop per common op (and per pair of stage closures).
+fn float_unary<T: LaneType + FloatCompute>(
+    op: UnaryOp,
+    x: View<T>,
+    dst: &mut [T],
+    pre: impl Fn(T) -> T + Copy,
+    post: impl Fn(T) -> T + Copy,
+) {
     use UnaryOp::*;
     macro_rules! per_op {
         ($($o:ident),*) => {
             match op {
-                $($o => map1(x, dst, |v: T| T::down(<T as FloatCompute>::C::apply($o, v.up()))),)*
-                _ => map1(x, dst, |v: T| T::down(<T as FloatCompute>::C::apply(op, v.up()))),
+                $($o => map1(x, dst, |v: T| {
+                    post(T::down(<T as FloatCompute>::C::apply($o, pre(v).up())))
+                }),)*
+                _ => map1(x, dst, |v: T| {
+                    post(T::down(<T as FloatCompute>::C::apply(op, pre(v).up())))
+                }),
             }
         };
     }
@@ -367,15 +523,16 @@ fn cmp_select<T: LaneType>(
     x: View<T>,
     y: View<T>,
     dst: &mut [T],
+    post: impl Fn(T) -> T + Copy,
 ) {
     use CompareOp::*;
     match op {
-        Eq => cmp_select_with(a, b, x, y, dst, |p: T, q: T| p == q),
-        Ne => cmp_select_with(a, b, x, y, dst, |p: T, q: T| p != q),
-        Lt => cmp_select_with(a, b, x, y, dst, |p: T, q: T| p < q),
-        Le => cmp_select_with(a, b, x, y, dst, |p: T, q: T| p <= q),
-        Gt => cmp_select_with(a, b, x, y, dst, |p: T, q: T| p > q),
-        Ge => cmp_select_with(a, b, x, y, dst, |p: T, q: T| p >= q),
+        Eq => cmp_select_with(a, b, x, y, dst, |p: T, q: T| p == q, post),
+        Ne => cmp_select_with(a, b, x, y, dst, |p: T, q: T| p != q, post),
+        Lt => cmp_select_with(a, b, x, y, dst, |p: T, q: T| p < q, post),
+        Le => cmp_select_with(a, b, x, y, dst, |p: T, q: T| p <= q, post),
+        Gt => cmp_select_with(a, b, x, y, dst, |p: T, q: T| p > q, post),
+        Ge => cmp_select_with(a, b, x, y, dst, |p: T, q: T| p >= q, post),
     }
 }
 
@@ -387,10 +544,12 @@ fn cmp_select_with<T: LaneType>(
     y: View<T>,
     dst: &mut [T],
     cmp: impl Fn(T, T) -> bool + Copy,
+    post: impl Fn(T) -> T + Copy,
 ) {
+    let pick = move |c: bool, u: T, v: T| post(if c { u } else { v });
     match (a, b) {
-        (_, View::Splat(q)) => map3(a, x, y, dst, |p, u, v| if cmp(p, q) { u } else { v }),
-        (View::Splat(p), _) => map3(b, x, y, dst, |q, u, v| if cmp(p, q) { u } else { v }),
+        (_, View::Splat(q)) => map3(a, x, y, dst, |p, u, v| pick(cmp(p, q), u, v)),
+        (View::Splat(p), _) => map3(b, x, y, dst, |q, u, v| pick(cmp(p, q), u, v)),
         (View::Slice(p), View::Slice(q)) => {
             // Both compared operands vary: splatted branches (rare) are
             // spelled out into stack tiles.
@@ -410,13 +569,7 @@ fn cmp_select_with<T: LaneType>(
                     &ty[..len]
                 }
             };
-            simd::zip4_slice(p, q, xs, ys, dst, &|p, q, u, v| {
-                if cmp(p, q) {
-                    u
-                } else {
-                    v
-                }
-            })
+            simd::zip4_slice(p, q, xs, ys, dst, &|p, q, u, v| pick(cmp(p, q), u, v))
         }
     }
 }

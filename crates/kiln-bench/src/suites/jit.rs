@@ -4,6 +4,11 @@
 //!   (`selu_unfused`, every op a pass over memory), eager with fusion on
 //!   (`selu_eager`), and jitted (`selu_jit`). GB/s counts input + output;
 //!   rows carry `ratio_copy` and the jitted rows `vs_unfused` (speed-up).
+//! - `selu_handwritten`: the same SELU as one hand-written Rust loop over
+//!   the input (Kiln's `vmath::expm1`, auto-vectorised, spread over the
+//!   kernel workers, output from the buffer pool): what per-element code
+//!   generation could reach. Jitted rows carry `vs_handwritten` (its time
+//!   over theirs: 1.0 means as fast as the hand-written loop).
 //! - `selu_first_call`: a fresh `Jit`'s first call on 1M (trace, passes,
 //!   lowering, and the run); `selu_compile` is the compile part alone
 //!   (the `Jit`'s own compile-time counter).
@@ -17,6 +22,7 @@ use kiln::nn::layers::{Linear, Relu, Sequential};
 use kiln::nn::loss::cross_entropy;
 use kiln::nn::optim::{Adam, Optimizer};
 use kiln::nn::Module;
+use kiln::ops::nn::{SELU_ALPHA, SELU_SCALE};
 use kiln::prelude::*;
 use std::cell::RefCell;
 use std::time::Instant;
@@ -45,23 +51,32 @@ fn run(ctx: &Context, report: &mut Report) -> kiln::Result<()> {
     for n in SIZES {
         let x = input(&[n], dtype)?;
         let moved = 2.0 * bytes(n, dtype);
-        let emit = |report: &mut Report, name: &str, stats: Stats, unfused: Option<f64>| {
+        let emit = |report: &mut Report, name: &str, stats: Stats, refs: Option<(f64, f64)>| {
             let rate = Rate::gbps(moved, stats.median_s);
             let mut row = ctx
                 .row(SUITE.name, name, dtype, &[n], stats, rate)
                 .with_ratio("ratio_copy", rate.value() / ctx.refs.copy_gbps);
-            if let Some(u) = unfused {
-                row = row.with_ratio("vs_unfused", u / stats.median_s);
+            if let Some((unfused, hand)) = refs {
+                row = row
+                    .with_ratio("vs_unfused", unfused / stats.median_s)
+                    .with_ratio("vs_handwritten", hand / stats.median_s);
             }
             report.emit(row);
         };
         let unfused = kiln::eval::with_fusion(false, || measure(Budget::FAST, || force(selu(&x))))?;
         emit(report, "selu_unfused", unfused, None);
+        let data = x.to_vec::<f32>()?;
+        let hand = measure(Budget::FAST, || {
+            kiln::pool::give(handwritten_selu(&data));
+            Ok::<(), kiln::Error>(())
+        })?;
+        emit(report, "selu_handwritten", hand, None);
+        let refs = Some((unfused.median_s, hand.median_s));
         let eager = measure(Budget::FAST, || force(selu(&x)))?;
-        emit(report, "selu_eager", eager, Some(unfused.median_s));
+        emit(report, "selu_eager", eager, refs);
         let f = jit(|x: &Tensor| selu(x));
         let stats = measure(Budget::FAST, || f.call(&x).map(drop))?;
-        emit(report, "selu_jit", stats, Some(unfused.median_s));
+        emit(report, "selu_jit", stats, refs);
     }
 
     // Compile cost: a fresh Jit each sample.
@@ -142,6 +157,30 @@ fn run(ctx: &Context, report: &mut Report) -> kiln::Result<()> {
         report.emit(row);
     }
     Ok(())
+}
+
+/// SELU of `x` as one hand-fused loop: Kiln's SELU semantics
+/// (`select(x > 0, x, expm1(min(x, 0)) * alpha) * scale`, in f32), each
+/// element computed in registers, chunks spread over the kernel workers.
+fn handwritten_selu(x: &[f32]) -> Vec<f32> {
+    use kiln::cpu::{simd, vmath, workers};
+    const CHUNK: usize = 1 << 14;
+    let (alpha, scale) = (SELU_ALPHA as f32, SELU_SCALE as f32);
+    let selu = move |v: f32| {
+        let m = if v.is_nan() || v <= 0.0 { v } else { 0.0 };
+        let neg = vmath::expm1(m) * alpha;
+        (if v > 0.0 { v } else { neg }) * scale
+    };
+    let mut out = kiln::pool::take::<f32>(x.len());
+    let chunks: Vec<std::sync::Mutex<&mut [f32]>> =
+        out.chunks_mut(CHUNK).map(std::sync::Mutex::new).collect();
+    workers::run(chunks.len(), workers::threads(), &|u| {
+        let mut dst = chunks[u].lock().unwrap_or_else(|e| e.into_inner());
+        let src = &x[u * CHUNK..(u * CHUNK + dst.len())];
+        simd::map_slice(src, &mut dst, &selu);
+    });
+    drop(chunks);
+    out
 }
 
 /// The 784-256-10 MLP of the MNIST main job, seeded.

@@ -260,6 +260,14 @@ struct Folding {
     post: Vec<Affine>,
 }
 
+impl Folding {
+    /// Marks op `j` as computed inside another op's instruction.
+    fn absorb(&mut self, j: usize) {
+        self.absorbed[j] = true;
+        self.reads[j].clear();
+    }
+}
+
 /// Groups ops into instructions:
 /// - a comparison whose only use is the condition of one select of the
 ///   same lane type joins it ([`Instr::CmpSelect`]);
@@ -282,8 +290,12 @@ fn fold(g: &FusedGraph, out_uses: &[Vec<usize>]) -> Folding {
             }
         }
     }
-    // Op j's value is read once, by op i alone, and not written out.
-    let only_for = |j: usize, i: usize| readers[j] == [i] && out_uses[j].is_empty();
+    // The one op that reads op j's value, if j is read once and not written out.
+    let sole_reader = |j: usize| match readers[j][..] {
+        [r] if out_uses[j].is_empty() => Some(r),
+        _ => None,
+    };
+    let only_for = |j: usize, i: usize| sole_reader(j) == Some(i);
     let float_lane = |d: DType| matches!(Lane::of(d), Some(Lane::F32 | Lane::F64));
     let binary = |j: usize, b: BinaryOp| {
         matches!(g.ops[j].prim, Primitive::Binary(o) if o == b) && g.ops[j].dtype.is_float()
@@ -317,8 +329,7 @@ fn fold(g: &FusedGraph, out_uses: &[Vec<usize>]) -> Folding {
                 if !folds {
                     continue;
                 }
-                f.absorbed[j] = true;
-                f.reads[j].clear();
+                f.absorb(j);
                 f.reads[i] = vec![cmp.args[0], cmp.args[1], op.args[1], op.args[2]];
                 float_lane(op.dtype)
             }
@@ -332,8 +343,7 @@ fn fold(g: &FusedGraph, out_uses: &[Vec<usize>]) -> Folding {
             let mut x = op.args[0];
             let mut pre = Clamp::default();
             let absorb = |j: usize, x: &mut Operand, f: &mut Folding| {
-                f.absorbed[j] = true;
-                f.reads[j].clear();
+                f.absorb(j);
                 *x = g.ops[j].args[0];
             };
             // The op reading `x` (the unary op, or the absorbed minimum).
@@ -361,10 +371,6 @@ fn fold(g: &FusedGraph, out_uses: &[Vec<usize>]) -> Folding {
         // The affine map after: `* k`, then `+ k` or `- k`.
         let mut cur = i;
         let mut post = Affine::default();
-        let sole_reader = |j: usize| match readers[j][..] {
-            [r] if out_uses[j].is_empty() => Some(r),
-            _ => None,
-        };
         let other = |p: usize, cur: usize| {
             let a = &g.ops[p].args;
             match (a[0], a[1]) {
@@ -377,8 +383,7 @@ fn fold(g: &FusedGraph, out_uses: &[Vec<usize>]) -> Folding {
             if binary(p, BinaryOp::Mul) {
                 if let Some((k, _)) = other(p, cur) {
                     post.mul = Some(k);
-                    f.absorbed[p] = true;
-                    f.reads[p].clear();
+                    f.absorb(p);
                     cur = p;
                 }
             }
@@ -391,8 +396,7 @@ fn fold(g: &FusedGraph, out_uses: &[Vec<usize>]) -> Folding {
                     Some((k, swapped)) if add || !swapped => {
                         post.add = Some(k);
                         post.sub = !add;
-                        f.absorbed[p] = true;
-                        f.reads[p].clear();
+                        f.absorb(p);
                         cur = p;
                     }
                     _ => {}

@@ -125,7 +125,8 @@ impl<'r, 'a> TileCtx<'r, 'a> {
         }
     }
 
-    /// The value of input `k` when it is one value repeated.
+    /// The value of input `k` when it is one value repeated (`absent`
+    /// when there is no `k`).
     fn splat<T: LaneType>(&self, k: Option<u16>, absent: T) -> Option<T> {
         match k {
             None => Some(absent),
@@ -281,35 +282,29 @@ fn run_instr(instr: &Instr, ctx: &mut TileCtx) {
             y,
             post,
             dst,
-        } if post.is_none() => by_lane!(t, T, {
-            ctx.with_dst::<T>(dst, |c, d| {
-                let (a, b, x, y) = (c.view(a), c.view(b), c.view(x), c.view(y));
-                cmp_select::<T>(op, a, b, x, y, d, |v| v)
-            })
-        }),
-        Instr::CmpSelect {
-            op,
-            t,
-            a,
-            b,
-            x,
-            y,
-            post,
-            dst,
-        } => by_float_lane!(t, T, {
-            ctx.with_dst::<T>(dst, |c, d| {
-                let (a, b, x, y) = (c.view(a), c.view(b), c.view(x), c.view(y));
-                match c.affine_values::<T>(post) {
-                    Some((m, k)) => cmp_select::<T>(op, a, b, x, y, d, move |v| {
-                        <T as Num>::add(<T as Num>::mul(v, m), k)
-                    }),
-                    None => {
-                        cmp_select::<T>(op, a, b, x, y, d, |v| v);
-                        affine_passes(c, post, d);
-                    }
-                }
-            })
-        }),
+        } => {
+            if post.is_none() {
+                by_lane!(t, T, {
+                    ctx.with_dst::<T>(dst, |c, d| {
+                        let (a, b, x, y) = (c.view(a), c.view(b), c.view(x), c.view(y));
+                        cmp_select::<T>(op, a, b, x, y, d, identity)
+                    })
+                })
+            } else {
+                by_float_lane!(t, T, {
+                    ctx.with_dst::<T>(dst, |c, d| {
+                        let (a, b, x, y) = (c.view(a), c.view(b), c.view(x), c.view(y));
+                        match c.affine_values::<T>(post) {
+                            Some(p) => cmp_select::<T>(op, a, b, x, y, d, affine(p)),
+                            None => {
+                                cmp_select::<T>(op, a, b, x, y, d, identity);
+                                affine_passes(c, post, d);
+                            }
+                        }
+                    })
+                })
+            }
+        }
         Instr::Copy { t, x, dst } => by_lane!(t, T, {
             ctx.with_dst::<T>(dst, |c, d| match c.view::<T>(x) {
                 View::Slice(s) => d.copy_from_slice(s),
@@ -373,29 +368,16 @@ fn staged_unary<T: LaneType + FloatCompute + Num>(
     dst: &mut [T],
 ) {
     let xv = c.view::<T>(x);
-    // With bounds that are not NaN, `max_nan(v, lo)` is `lo > v ? lo : v`
-    // (NaN `v` and `v == lo` keep `v`), one SIMD max; likewise the min.
-    let clamp = |(lo, hi): (T, T)| {
-        move |v: T| {
-            let v = if lo > v { lo } else { v };
-            if hi < v {
-                hi
-            } else {
-                v
-            }
-        }
-    };
-    let affine = |(m, k): (T, T)| move |v: T| <T as Num>::add(<T as Num>::mul(v, m), k);
     match (pre.is_none(), post.is_none()) {
-        (true, true) => return float_unary(op, xv, dst, |v| v, |v| v),
+        (true, true) => return float_unary(op, xv, dst, identity, identity),
         (false, true) => {
             if let Some(b) = c.clamp_values::<T>(pre) {
-                return float_unary(op, xv, dst, clamp(b), |v| v);
+                return float_unary(op, xv, dst, clamp(b), identity);
             }
         }
         (true, false) => {
             if let Some(p) = c.affine_values::<T>(post) {
-                return float_unary(op, xv, dst, |v| v, affine(p));
+                return float_unary(op, xv, dst, identity, affine(p));
             }
         }
         (false, false) => {
@@ -419,8 +401,33 @@ fn staged_unary<T: LaneType + FloatCompute + Num>(
         }
         View::Slice(&tmp[..dst.len()])
     };
-    float_unary(op, xv, dst, |v| v, |v| v);
+    float_unary(op, xv, dst, identity, identity);
     affine_passes(c, post, dst);
+}
+
+/// The stage that changes nothing (one function item, so every plain
+/// loop is one monomorphised copy).
+fn identity<T>(v: T) -> T {
+    v
+}
+
+/// A folded clamp with bounds that are not NaN: `max_nan(v, lo)` is then
+/// `lo > v ? lo : v` (NaN `v` and `v == lo` keep `v`), one SIMD max, and
+/// likewise the min.
+fn clamp<T: Ordered>((lo, hi): (T, T)) -> impl Fn(T) -> T + Copy {
+    move |v: T| {
+        let v = if lo > v { lo } else { v };
+        if hi < v {
+            hi
+        } else {
+            v
+        }
+    }
+}
+
+/// A folded affine map `y * m + k` (two roundings, as the separate ops).
+fn affine<T: Num>((m, k): (T, T)) -> impl Fn(T) -> T + Copy {
+    move |v: T| <T as Num>::add(<T as Num>::mul(v, m), k)
 }
 
 /// Applies a folded affine map to `dst` in place, one pass per part.

@@ -50,12 +50,12 @@
 
 /// `1.5 * 2^23`: adding it to an `|x| < 2^22` rounds `x` to the nearest
 /// integer, which then sits in the low mantissa bits.
-const MAGIC: f32 = 12_582_912.0;
-const LOG2E: f32 = std::f32::consts::LOG2_E;
+pub(crate) const MAGIC: f32 = 12_582_912.0;
+pub(crate) const LOG2E: f32 = std::f32::consts::LOG2_E;
 /// `ln 2 = LN2_HI + LN2_LO` (Cody-Waite split; `LN2_HI` has 9 significant
 /// bits so `n * LN2_HI` is exact for the exponents that occur).
-const LN2_HI: f32 = 0.693_359_4;
-const LN2_LO: f32 = -2.121_944_4e-4;
+pub(crate) const LN2_HI: f32 = 0.693_359_4;
+pub(crate) const LN2_LO: f32 = -2.121_944_4e-4;
 
 /// `e^x`.
 ///
@@ -106,13 +106,24 @@ fn reduce_ln2(x: f32) -> (i32, f32) {
 /// `|r| <= ln2 / 2`.
 #[inline(always)]
 fn exp_poly(r: f32) -> f32 {
-    let p: f32 = 1.987_569_2e-4;
-    let p = p.mul_add(r, 1.398_199_9e-3);
-    let p = p.mul_add(r, 8.333_452e-3);
-    let p = p.mul_add(r, 4.166_579_6e-2);
-    let p = p.mul_add(r, 1.666_666_5e-1);
-    p.mul_add(r, 5e-1)
+    let [c0, c1, c2, c3, c4, c5] = EXP_POLY;
+    let p = c0.mul_add(r, c1);
+    let p = p.mul_add(r, c2);
+    let p = p.mul_add(r, c3);
+    let p = p.mul_add(r, c4);
+    p.mul_add(r, c5)
 }
+
+/// The coefficients of [`exp_poly`], highest degree first (Horner's rule
+/// with one `mul_add` per step; the native fused kernels emit the same).
+pub(crate) const EXP_POLY: [f32; 6] = [
+    1.987_569_2e-4,
+    1.398_199_9e-3,
+    8.333_452e-3,
+    4.166_579_6e-2,
+    1.666_666_5e-1,
+    5e-1,
+];
 
 /// `e^x - 1`, accurate for small `x`.
 ///

@@ -358,13 +358,18 @@ impl fmt::Display for Plan {
                 Step::Fused(k) => {
                     writeln!(
                         f,
-                        "  {i:>3}: fused elementwise over {:?}: ({}) -> ({}){}",
+                        "  {i:>3}: fused elementwise over {:?}: ({}) -> ({}){}{}",
                         k.shape,
                         names(&k.inputs),
                         names(&k.outputs),
                         k.donate.map_or(String::new(), |(a, b)| format!(
                             "  [out{b} may reuse in{a}]"
-                        ))
+                        )),
+                        if crate::cpu::fused::native::supports(&k.program) {
+                            "  [native code on AVX-512]"
+                        } else {
+                            ""
+                        }
                     )?;
                     for e in &k.eqns {
                         writeln!(f, "         {}", eqn_line(e))?;

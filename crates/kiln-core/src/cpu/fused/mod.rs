@@ -10,6 +10,7 @@
 //! eager code and jitted code share kernels.
 
 pub mod layout;
+pub mod native;
 pub mod program;
 pub mod reduce;
 #[cfg(test)]
@@ -22,10 +23,11 @@ use crate::array::Array;
 use crate::cpu::elementwise::PARALLEL_THRESHOLD;
 use crate::shape::numel;
 use layout::{recycle, tile_views, Gathered, Walk};
+use native::NativeKernel;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
-use tile::{run_tile, InView, OutSlice, Regs, TileCtx};
+use tile::{run_tile, InView, OutSlice, Regs, TileCtx, View};
 
 /// Elements per parallel task (a multiple of the tile size).
 pub const CHUNK: usize = 1 << 14;
@@ -190,10 +192,28 @@ pub(crate) fn run_range(
     outs: &mut [OutSlice],
     donor: Option<usize>,
     scratch: &mut Scratch,
+    native: Option<&NativeKernel>,
 ) {
     scratch.regs.reserve(prog.regs);
     scratch.gathered.reserve(inputs.len());
     let Scratch { regs, gathered } = scratch;
+    if let Some(kernel) = native {
+        let unit_rows = walk.dims.len() == 1 && walk.strides.iter().all(|s| matches!(s[0], 0 | 1));
+        if unit_rows && donor.is_none() {
+            // One row of unit-stride and repeated inputs: one call for the range.
+            let mut views = Vec::with_capacity(inputs.len());
+            tile_views(
+                walk,
+                inputs,
+                (0, start, end - start),
+                gathered,
+                None,
+                &mut views,
+            );
+            run_native(kernel, &views, outs, end - start);
+            return;
+        }
+    }
     // One allocation each for the whole range, refilled per tile.
     let mut views_store: Vec<InView<'static>> = Vec::with_capacity(inputs.len());
     let mut outs_store: Vec<OutSlice<'static>> = Vec::with_capacity(outs.len());
@@ -214,17 +234,74 @@ pub(crate) fn run_range(
         }
         let mut tile_outs: Vec<OutSlice> = recycle(std::mem::take(&mut outs_store));
         tile_outs.extend(outs.iter_mut().map(|o| sub(o, at, len)));
-        layout::prefetch_following(&views);
-        let mut ctx = TileCtx {
-            regs,
-            inputs: &views,
-            outs: &mut tile_outs,
-            len,
-        };
-        run_tile(prog, &mut ctx);
+        if let Some(kernel) = native {
+            run_native(kernel, &views, &mut tile_outs, len);
+        } else {
+            layout::prefetch_following(&views);
+            let mut ctx = TileCtx {
+                regs,
+                inputs: &views,
+                outs: &mut tile_outs,
+                len,
+            };
+            run_tile(prog, &mut ctx);
+        }
         views_store = recycle(views);
         outs_store = recycle(tile_outs);
     });
+}
+
+/// The native kernel of `prog` for this walk's splat inputs (inputs that
+/// repeat one value along the row), if there is one.
+fn native_kernel(
+    prog: &TileProgram,
+    walk: &Walk,
+    inputs: &[Option<&Array>],
+) -> Option<Arc<NativeKernel>> {
+    if inputs.len() > 64 {
+        return None;
+    }
+    let last = walk.dims.len() - 1;
+    let splats = (0..inputs.len())
+        .filter(|&k| inputs[k].is_some() && walk.strides[k][last] == 0)
+        .fold(0u64, |m, k| m | 1 << k);
+    prog.native.get(prog, splats)
+}
+
+/// Runs a native kernel over `len` elements: `views` and `outs` are the
+/// program's f32 inputs and outputs for those elements.
+fn run_native(kernel: &NativeKernel, views: &[InView], outs: &mut [OutSlice], len: usize) {
+    let mut splat_values = [0f32; 64];
+    for (k, v) in views.iter().enumerate() {
+        if let InView::F32(View::Splat(x)) = v {
+            splat_values[k] = *x;
+        }
+    }
+    let mut args: Vec<*mut u8> = Vec::with_capacity(views.len() + outs.len());
+    for (k, v) in views.iter().enumerate() {
+        args.push(match v {
+            InView::F32(View::Slice(s)) => {
+                assert!(s.len() >= len, "kiln internal error: short fused input");
+                s.as_ptr() as *mut u8
+            }
+            InView::F32(View::Splat(_)) => &mut splat_values[k] as *mut f32 as *mut u8,
+            _ => unreachable!("kiln internal error: native kernel on a non-f32 input"),
+        });
+    }
+    for o in outs.iter_mut() {
+        match o {
+            OutSlice::F32(s) => {
+                assert!(s.len() >= len, "kiln internal error: short fused output");
+                args.push(s.as_mut_ptr() as *mut u8);
+            }
+            _ => unreachable!("kiln internal error: native kernel on a non-f32 output"),
+        }
+    }
+    // SAFETY: the kernel was compiled for this program and this splat
+    // pattern; every pointer covers `len` elements (or is a splat's one
+    // value) and outputs are distinct fresh or donated buffers, never an
+    // input (a donated input is read from a copy).
+    unsafe { kernel.run(&args, len) }
 }
 
 /// Runs a fused elementwise program over inputs of shape `shape` (any
@@ -266,6 +343,8 @@ pub fn run_elementwise(
     let refs: Vec<Option<&Array>> = inputs.iter().map(Option::as_ref).collect();
     if n > 0 {
         let walk = Walk::new(shape, &refs);
+        let native = native_kernel(prog, &walk, &refs);
+        let native = native.as_deref();
         if n >= PARALLEL_THRESHOLD {
             let mut tasks: Vec<Vec<OutSlice>> = (0..n.div_ceil(CHUNK)).map(|_| vec![]).collect();
             for o in outs.iter_mut() {
@@ -276,11 +355,13 @@ pub fn run_elementwise(
             par_items(tasks, |t, mut o| {
                 let start = t * CHUNK;
                 let end = (start + CHUNK).min(n);
-                with_scratch(|s| run_range(prog, &walk, &refs, start, end, &mut o, donor, s));
+                with_scratch(|s| {
+                    run_range(prog, &walk, &refs, start, end, &mut o, donor, s, native)
+                });
             });
         } else {
             let mut o: Vec<OutSlice> = outs.iter_mut().map(|o| o.chunks(n).remove(0)).collect();
-            with_scratch(|s| run_range(prog, &walk, &refs, 0, n, &mut o, donor, s));
+            with_scratch(|s| run_range(prog, &walk, &refs, 0, n, &mut o, donor, s, native));
         }
     }
     outs.into_iter().map(|o| o.into_array(shape)).collect()

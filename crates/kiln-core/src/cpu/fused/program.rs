@@ -234,6 +234,9 @@ pub struct TileProgram {
     /// The instructions, run in order on every tile; together they write
     /// every output.
     pub code: Vec<Instr>,
+    /// Machine code for this program, compiled on first use per set of
+    /// splat inputs (see [`super::native`]).
+    pub native: super::native::NativeCache,
 }
 
 fn slot(l: Lane) -> usize {
@@ -570,6 +573,7 @@ pub fn compile(g: &FusedGraph) -> TileProgram {
         outputs: g.outputs.iter().map(|o| lane(arg_dtype(g, o))).collect(),
         regs: count,
         code,
+        native: Default::default(),
     }
 }
 

@@ -161,7 +161,17 @@ fn prologue_tiles<T: Reduced>(
             for s in stores.iter_mut() {
                 outs.push(sub(s, pos - store_base, len));
             }
-            run_range(prog, walk, inputs, pos, pos + len, &mut outs, None, scratch);
+            run_range(
+                prog,
+                walk,
+                inputs,
+                pos,
+                pos + len,
+                &mut outs,
+                None,
+                scratch,
+                None,
+            );
         }
         sink(pos, &tile[..len]);
     });

@@ -52,11 +52,16 @@ fn shape(rng: &mut Rng) -> Vec<usize> {
 
 /// An array of `shape` and `dtype` in a random layout.
 fn input(rng: &mut Rng, shape: &[usize], dtype: DType) -> Array {
+    input_of(rng, shape, dtype, Rng::value)
+}
+
+/// [`input`] with float values drawn by `value`.
+fn input_of(rng: &mut Rng, shape: &[usize], dtype: DType, value: fn(&mut Rng) -> f64) -> Array {
     let data = |n: usize, rng: &mut Rng| -> Vec<f64> {
         (0..n)
             .map(|_| match dtype {
                 DType::Bool => (rng.below(2)) as f64,
-                _ => rng.value(),
+                _ => value(rng),
             })
             .collect()
     };
@@ -676,4 +681,173 @@ fn clamp_pairs_and_add_sub_fold_only_in_their_own_shapes() {
         let got = run_elementwise(&prog, &[n], inputs.clone(), None);
         compare(&format!("case {c}"), &got[0], &want[0], 0.0).unwrap();
     }
+}
+
+/// A value for the native-kernel tests: ordinary values, the exp/expm1
+/// clamp and overflow regions, tiny and subnormal values, and the
+/// special values.
+fn wide_value(rng: &mut Rng) -> f64 {
+    let ordinary = (rng.next() % 4001) as f64 / 400.0 - 5.0;
+    match rng.below(24) {
+        0 => f64::NAN,
+        1 => f64::INFINITY,
+        2 => f64::NEG_INFINITY,
+        3 => -0.0,
+        4 => 0.0,
+        5 => [88.7, 88.8, 89.0, 95.0, -87.4, -104.0, -120.0, -17.9, -18.5][rng.below(9)],
+        6 => 1e-40 * (rng.below(5) as f64 - 2.0),
+        7 => 1e-6 * (rng.below(2001) as f64 - 1000.0),
+        8 => 3e38 * (rng.below(3) as f64 - 1.0),
+        _ => ordinary,
+    }
+}
+
+/// A random f32 graph of the ops native kernels implement.
+fn native_graph(rng: &mut Rng, n_inputs: usize, n_ops: usize) -> FusedGraph {
+    use UnaryOp::*;
+    const UN: [UnaryOp; 7] = [Neg, Abs, Sqrt, Rsqrt, Recip, Exp, Expm1];
+    const BIN: [BinaryOp; 6] = [
+        BinaryOp::Add,
+        BinaryOp::Sub,
+        BinaryOp::Mul,
+        BinaryOp::Div,
+        BinaryOp::Maximum,
+        BinaryOp::Minimum,
+    ];
+    let mut g = FusedGraph {
+        inputs: vec![DType::F32; n_inputs],
+        ops: vec![],
+        outputs: vec![],
+    };
+    let mut floats: Vec<Operand> = (0..n_inputs).map(Operand::Input).collect();
+    let mut bools: Vec<Operand> = vec![];
+    for _ in 0..n_ops {
+        let any = |rng: &mut Rng, v: &[Operand]| v[rng.below(v.len())];
+        let (prim, args, dtype) = match rng.below(6) {
+            0 | 1 => (
+                Primitive::Unary(UN[rng.below(UN.len())]),
+                vec![any(rng, &floats)],
+                DType::F32,
+            ),
+            2 | 3 => (
+                Primitive::Binary(BIN[rng.below(BIN.len())]),
+                vec![any(rng, &floats), any(rng, &floats)],
+                DType::F32,
+            ),
+            4 => (
+                Primitive::Compare(COMPARE[rng.below(6)]),
+                vec![any(rng, &floats), any(rng, &floats)],
+                DType::Bool,
+            ),
+            _ if bools.is_empty() => continue,
+            _ => (
+                Primitive::Select,
+                vec![any(rng, &bools), any(rng, &floats), any(rng, &floats)],
+                DType::F32,
+            ),
+        };
+        g.ops.push(FusedOp { prim, args, dtype });
+        let v = Operand::Op(g.ops.len() - 1);
+        if dtype == DType::Bool {
+            bools.push(v);
+        } else {
+            floats.push(v);
+        }
+    }
+    for _ in 0..1 + rng.below(2) {
+        let k = floats.len() - 1 - rng.below(floats.len().min(3));
+        if !g.outputs.contains(&floats[k]) {
+            g.outputs.push(floats[k]);
+        }
+    }
+    g
+}
+
+#[test]
+fn native_kernels_match_the_interpreter_bitwise() {
+    use super::native;
+    let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+    let shapes: [&[usize]; 12] = [
+        &[1],
+        &[7],
+        &[15],
+        &[16],
+        &[17],
+        &[33],
+        &[100],
+        &[2047],
+        &[2049],
+        &[5000],
+        &[70, 1030],
+        &[3, 1500],
+    ];
+    let mut failures = vec![];
+    let mut compiled = 0;
+    let cases = 300;
+    for case in 0..cases {
+        let s = shapes[rng.below(shapes.len())];
+        let n_in = 1 + rng.below(3);
+        let n_ops = 1 + rng.below(10);
+        let g = native_graph(&mut rng, n_in, n_ops);
+        let inputs: Vec<Array> = (0..n_in)
+            .map(|_| input_of(&mut rng, s, DType::F32, wide_value))
+            .collect();
+        let prog = compile(&g);
+        if native::supports(&prog) {
+            compiled += 1;
+        }
+        let want = native::with_native(false, || run_elementwise(&prog, s, inputs.clone(), None));
+        let got = run_elementwise(&prog, s, inputs.clone(), None);
+        let reference = op_by_op(&g, s, &inputs);
+        for (k, ((a, b), c)) in got.iter().zip(&want).zip(&reference).enumerate() {
+            let what = format!("case {case} output {k} over {s:?}");
+            for e in [compare(&what, a, b, 0.0), compare(&what, a, c, 0.0)] {
+                if let Err(e) = e {
+                    failures.push(format!("{e}\n{prog}"));
+                }
+            }
+        }
+    }
+    println!("native kernels: {compiled} of {cases} programs supported");
+    assert!(
+        compiled >= cases * 9 / 10,
+        "only {compiled} programs were native"
+    );
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures[..failures.len().min(3)].join("\n")
+    );
+}
+
+#[test]
+fn selu_is_native_and_unsupported_ops_stay_on_the_interpreter() {
+    use super::native;
+    assert!(native::supports(&compile(&selu_graph())));
+    let op = |prim, args| FusedOp {
+        prim,
+        args,
+        dtype: DType::F32,
+    };
+    let log = FusedGraph {
+        inputs: vec![DType::F32],
+        ops: vec![op(Primitive::Unary(UnaryOp::Log), vec![Operand::Input(0)])],
+        outputs: vec![Operand::Op(0)],
+    };
+    assert!(!native::supports(&compile(&log)));
+    let f64_add = FusedGraph {
+        inputs: vec![DType::F64, DType::F64],
+        ops: vec![FusedOp {
+            prim: Primitive::Binary(BinaryOp::Add),
+            args: vec![Operand::Input(0), Operand::Input(1)],
+            dtype: DType::F64,
+        }],
+        outputs: vec![Operand::Op(0)],
+    };
+    assert!(!native::supports(&compile(&f64_add)));
+    // Unsupported programs still run (on the interpreter) and agree.
+    let x = Array::from_vec(vec![0.5f32, 2.0, 8.0], vec![3]);
+    let got = run_elementwise(&compile(&log), &[3], vec![x.clone()], None);
+    compare("log", &got[0], &op_by_op(&log, &[3], &[x])[0], 0.0).unwrap();
 }

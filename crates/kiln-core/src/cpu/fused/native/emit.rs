@@ -1,0 +1,526 @@
+//! Code generation: a [`TileProgram`] over f32 lanes becomes one AVX-512
+//! loop that computes every instruction for 16 elements in registers,
+//! then moves on (the tile interpreter runs each instruction over a whole
+//! tile instead). The element functions mirror the interpreter's exactly,
+//! operation for operation (the same IEEE operations in the same order,
+//! `mul_add` as one FMA), so results are bitwise equal.
+//!
+//! The generated function is `extern "sysv64" fn(args: *const *mut u8,
+//! n: usize)`: `args` holds one pointer per kernel input (to its `n`
+//! elements, or to its one value when the input is a splat) followed by
+//! one per output. Program registers live in `zmm` registers, bool
+//! registers in mask registers `k2..k6`; `k1` masks the last partial
+//! vector, `k7` is scratch.
+
+use super::asm::{self, Asm, Mem, Rm, R11, RAX};
+use crate::cpu::fused::program::{Affine, Clamp, Dst, Instr, Lane, Src, TileProgram};
+use crate::cpu::vmath;
+use crate::primitive::{BinaryOp, CompareOp, UnaryOp};
+
+/// The tail mask.
+const TAIL: u8 = 1;
+/// Scratch mask.
+const KTMP: u8 = 7;
+/// Mask registers holding bool program registers.
+const BOOL_REGS: [u8; 5] = [2, 3, 4, 5, 6];
+
+// vcmpps predicates (quiet; the signalling ones give the same results).
+const EQ_OQ: u8 = 0x00;
+const NEQ_UQ: u8 = 0x04;
+const ORD_Q: u8 = 0x07;
+const LT_OQ: u8 = 0x11;
+const LE_OQ: u8 = 0x12;
+const NLE_UQ: u8 = 0x16;
+const NGE_UQ: u8 = 0x19;
+const GE_OQ: u8 = 0x1D;
+const GT_OQ: u8 = 0x1E;
+
+/// True if `prog` is one the generator handles: f32 inputs and outputs,
+/// no f64 registers, at most five bool registers, and only instructions
+/// with an emitted form (others, e.g. `log` or `tanh`, keep the whole
+/// program on the interpreter).
+pub fn supported(prog: &TileProgram) -> bool {
+    let f32_only = |l: &Lane| *l == Lane::F32;
+    let unary_ok = |op: UnaryOp| {
+        use UnaryOp::*;
+        matches!(op, Neg | Abs | Sqrt | Rsqrt | Recip | Exp | Expm1)
+    };
+    let binary_ok = |op: BinaryOp| {
+        use BinaryOp::*;
+        matches!(op, Add | Sub | Mul | Div | Maximum | Minimum)
+    };
+    let instr_ok = |i: &Instr| match *i {
+        Instr::Unary { op, t, .. } => t == Lane::F32 && unary_ok(op),
+        Instr::Binary { op, t, .. } => t == Lane::F32 && binary_ok(op),
+        Instr::Compare { t, dst, .. } => t == Lane::F32 && matches!(dst, Dst::Reg(_)),
+        Instr::Select { t, c, .. } => t == Lane::F32 && matches!(c, Src::Reg(_)),
+        Instr::CmpSelect { t, .. } | Instr::Copy { t, .. } => t == Lane::F32,
+        Instr::Cast { .. } => false,
+    };
+    prog.inputs.iter().all(f32_only)
+        && prog.outputs.iter().all(f32_only)
+        && prog.inputs.len() <= 64
+        && prog.regs[1] == 0
+        && prog.regs[2] <= BOOL_REGS.len()
+        && prog.code.iter().all(instr_ok)
+}
+
+/// The machine code of `prog` for inputs where bit `k` of `splats` says
+/// input `k` is one value repeated; `None` when the program is not
+/// [`supported`] or needs more vector registers than there are.
+pub fn emit(prog: &TileProgram, splats: u64) -> Option<Vec<u8>> {
+    if !supported(prog) {
+        return None;
+    }
+    let mut e = Emitter {
+        a: Asm::default(),
+        prog,
+        reg: (0..prog.regs[0] as u8).collect(),
+        splat: vec![None; prog.inputs.len()],
+        free: vec![],
+        mask: 0,
+        out_of_regs: false,
+        keep_loads: true,
+        loaded: vec![None; prog.inputs.len()],
+        hoisted: vec![],
+        wanted: vec![],
+        low_water: 32,
+    };
+    let mut next = prog.regs[0] as u8;
+    for k in 0..prog.inputs.len() {
+        if splats >> k & 1 == 1 {
+            if next >= 32 {
+                return None;
+            }
+            e.a.load_ptr(R11, k);
+            e.a.broadcast(next, Mem::BaseDisp { base: R11, disp: 0 });
+            e.splat[k] = Some(next);
+            next += 1;
+        }
+    }
+    e.free = (next..32).rev().collect();
+    // A trial run of the loop body: keep each loaded input in a register
+    // for the whole body if registers allow, and hoist the constants it
+    // broadcasts into the registers it never needed.
+    let mut trial = e.fork();
+    trial.body();
+    if trial.out_of_regs {
+        e.keep_loads = false;
+        trial = e.fork();
+        trial.body();
+    }
+    for &bits in trial.wanted.iter().take(trial.low_water) {
+        let z = e.take();
+        let m = e.a.constant(bits);
+        e.a.broadcast(z, m);
+        e.hoisted.push((bits, z));
+    }
+    let skip_loop = e.a.loop_start();
+    let top = e.a.here();
+    e.body();
+    e.a.loop_end(top);
+    e.a.patch_jump(skip_loop);
+    let skip_tail = e.a.tail_mask(TAIL);
+    e.mask = TAIL;
+    e.body();
+    e.a.patch_jump(skip_tail);
+    e.a.ret();
+    (!e.out_of_regs).then(|| e.a.finish())
+}
+
+struct Emitter<'p> {
+    a: Asm,
+    prog: &'p TileProgram,
+    /// Per f32 program register: its zmm.
+    reg: Vec<u8>,
+    /// Per input: the zmm holding its value when it is a splat.
+    splat: Vec<Option<u8>>,
+    /// Free scratch zmm registers.
+    free: Vec<u8>,
+    /// The mask of loads and stores: `k0` (none) in the loop, the tail
+    /// mask after it.
+    mask: u8,
+    out_of_regs: bool,
+    /// Keep an input loaded once per body in a register for later reads.
+    keep_loads: bool,
+    /// Per input: the register it is loaded in during this body.
+    loaded: Vec<Option<u8>>,
+    /// Constants broadcast into registers before the loop: `(bits, zmm)`.
+    hoisted: Vec<(u32, u8)>,
+    /// Constants the body broadcast, in order of first use.
+    wanted: Vec<u32>,
+    /// The fewest free registers seen.
+    low_water: usize,
+}
+
+impl<'p> Emitter<'p> {
+    /// A copy of the allocation state with an empty assembler (for a
+    /// trial run).
+    fn fork(&self) -> Emitter<'p> {
+        Emitter {
+            a: Asm::default(),
+            prog: self.prog,
+            reg: self.reg.clone(),
+            splat: self.splat.clone(),
+            free: self.free.clone(),
+            mask: self.mask,
+            out_of_regs: false,
+            keep_loads: self.keep_loads,
+            loaded: self.loaded.clone(),
+            hoisted: self.hoisted.clone(),
+            wanted: vec![],
+            low_water: self.free.len(),
+        }
+    }
+
+    fn take(&mut self) -> u8 {
+        let z = self.free.pop().unwrap_or_else(|| {
+            self.out_of_regs = true;
+            0
+        });
+        self.low_water = self.low_water.min(self.free.len());
+        z
+    }
+
+    /// A register holding the f32 constant with these bits in all lanes
+    /// (a hoisted one, or a scratch broadcast to give back).
+    fn konst(&mut self, bits: u32) -> (u8, bool) {
+        if let Some(&(_, z)) = self.hoisted.iter().find(|(b, _)| *b == bits) {
+            return (z, false);
+        }
+        if !self.wanted.contains(&bits) {
+            self.wanted.push(bits);
+        }
+        let z = self.take();
+        let m = self.a.constant(bits);
+        self.a.broadcast(z, m);
+        (z, true)
+    }
+
+    fn give(&mut self, z: u8) {
+        self.free.push(z);
+    }
+
+    fn slot_mem(&mut self, slot: usize) -> Mem {
+        self.a.load_ptr(R11, slot);
+        Mem::BaseIndex {
+            base: R11,
+            index: RAX,
+        }
+    }
+
+    /// The zmm holding `s`, and whether it is a scratch copy to give back.
+    fn get(&mut self, s: Src) -> (u8, bool) {
+        match s {
+            Src::Reg(r) => (self.reg[r as usize], false),
+            Src::In(k) => match self.splat[k as usize] {
+                Some(z) => (z, false),
+                None => {
+                    if let Some(z) = self.loaded[k as usize] {
+                        return (z, false);
+                    }
+                    let z = self.take();
+                    let m = self.slot_mem(k as usize);
+                    self.a.load(z, m, self.mask);
+                    if self.keep_loads {
+                        self.loaded[k as usize] = Some(z);
+                        return (z, false);
+                    }
+                    (z, true)
+                }
+            },
+        }
+    }
+
+    fn release(&mut self, (z, temp): (u8, bool)) {
+        if temp {
+            self.give(z);
+        }
+    }
+
+    /// Writes `v` to `d`.
+    fn put(&mut self, d: Dst, v: u8) {
+        match d {
+            Dst::Reg(r) => self.a.mov(self.reg[r as usize], v),
+            Dst::Out(k) => {
+                let m = self.slot_mem(self.prog.inputs.len() + k as usize);
+                self.a.store(m, v, self.mask);
+            }
+        }
+    }
+
+    fn body(&mut self) {
+        for instr in &self.prog.code {
+            self.instr(instr);
+        }
+        for k in 0..self.loaded.len() {
+            if let Some(z) = self.loaded[k].take() {
+                self.give(z);
+            }
+        }
+    }
+
+    fn instr(&mut self, instr: &Instr) {
+        let t = self.take();
+        let dst = match *instr {
+            Instr::Unary {
+                op,
+                x,
+                pre,
+                post,
+                dst,
+                ..
+            } => {
+                let x = self.get(x);
+                let v = self.clamp(t, x.0, pre);
+                self.unary(op, t, v);
+                self.release(x);
+                self.affine(t, post);
+                dst
+            }
+            Instr::Binary { op, a, b, dst, .. } => {
+                let (a, b) = (self.get(a), self.get(b));
+                self.binary(op, t, a.0, b.0);
+                self.release(a);
+                self.release(b);
+                dst
+            }
+            Instr::Compare { op, a, b, dst, .. } => {
+                let (a, b) = (self.get(a), self.get(b));
+                let Dst::Reg(r) = dst else {
+                    unreachable!("checked by `supported`")
+                };
+                self.a
+                    .cmp(BOOL_REGS[r as usize], a.0, Rm::Zmm(b.0), predicate(op), 0);
+                self.release(a);
+                self.release(b);
+                self.give(t);
+                return;
+            }
+            Instr::Select { c, a, b, dst, .. } => {
+                let Src::Reg(c) = c else {
+                    unreachable!("checked by `supported`")
+                };
+                let (a, b) = (self.get(a), self.get(b));
+                self.a.blend(t, BOOL_REGS[c as usize], b.0, a.0);
+                self.release(a);
+                self.release(b);
+                dst
+            }
+            Instr::CmpSelect {
+                op,
+                a,
+                b,
+                x,
+                y,
+                post,
+                dst,
+                ..
+            } => {
+                let (a, b) = (self.get(a), self.get(b));
+                self.a.cmp(KTMP, a.0, Rm::Zmm(b.0), predicate(op), 0);
+                self.release(a);
+                self.release(b);
+                let (x, y) = (self.get(x), self.get(y));
+                self.a.blend(t, KTMP, y.0, x.0);
+                self.release(x);
+                self.release(y);
+                self.affine(t, post);
+                dst
+            }
+            Instr::Copy { x, dst, .. } => {
+                let x = self.get(x);
+                self.a.mov(t, x.0);
+                self.release(x);
+                dst
+            }
+            Instr::Cast { .. } => unreachable!("checked by `supported`"),
+        };
+        self.put(dst, t);
+        self.give(t);
+    }
+
+    /// `t = clamp(x)` when `c` has bounds (returning `t`), else `x`.
+    fn clamp(&mut self, t: u8, x: u8, c: Clamp) -> u8 {
+        let mut v = x;
+        for (bound, max) in [(c.lo, true), (c.hi, false)] {
+            if let Some(k) = bound {
+                let b = self.get(Src::In(k));
+                self.max_min(t, v, b.0, max);
+                self.release(b);
+                v = t;
+            }
+        }
+        v
+    }
+
+    /// `t = post(t)`.
+    fn affine(&mut self, t: u8, p: Affine) {
+        if let Some(k) = p.mul {
+            let m = self.get(Src::In(k));
+            self.a.v3(asm::VMULPS, t, t, Rm::Zmm(m.0));
+            self.release(m);
+        }
+        if let Some(k) = p.add {
+            let s = self.get(Src::In(k));
+            let op = if p.sub { asm::VSUBPS } else { asm::VADDPS };
+            self.a.v3(op, t, t, Rm::Zmm(s.0));
+            self.release(s);
+        }
+    }
+
+    /// `d = max_nan(a, b)` (or `min_nan`): `a` if `a` is NaN or `a >= b`
+    /// (`<=`), else `b`.
+    fn max_min(&mut self, d: u8, a: u8, b: u8, max: bool) {
+        self.a.cmp(KTMP, a, Rm::Zmm(a), ORD_Q, 0);
+        let pred = if max { NGE_UQ } else { NLE_UQ };
+        self.a.cmp(KTMP, a, Rm::Zmm(b), pred, KTMP);
+        self.a.blend(d, KTMP, a, b);
+    }
+
+    fn binary(&mut self, op: BinaryOp, d: u8, a: u8, b: u8) {
+        use BinaryOp::*;
+        let code = match op {
+            Add => asm::VADDPS,
+            Sub => asm::VSUBPS,
+            Mul => asm::VMULPS,
+            Div => asm::VDIVPS,
+            Maximum | Minimum => return self.max_min(d, a, b, op == Maximum),
+            _ => unreachable!("checked by `supported`"),
+        };
+        self.a.v3(code, d, a, Rm::Zmm(b));
+    }
+
+    /// `d = op(x)` (`d` may be `x`).
+    fn unary(&mut self, op: UnaryOp, d: u8, x: u8) {
+        use UnaryOp::*;
+        match op {
+            Neg => {
+                let m = Rm::Mem(self.a.constant(0x8000_0000));
+                self.a.v3(asm::VPXORD, d, x, m);
+            }
+            Abs => {
+                let m = Rm::Mem(self.a.constant(0x7FFF_FFFF));
+                self.a.v3(asm::VPANDD, d, x, m);
+            }
+            Sqrt => self.a.v3(asm::VSQRTPS, d, 0, Rm::Zmm(x)),
+            Recip => self.divide_one(d, x),
+            Rsqrt => {
+                let s = self.take();
+                self.a.v3(asm::VSQRTPS, s, 0, Rm::Zmm(x));
+                self.divide_one(d, s);
+                self.give(s);
+            }
+            Exp => self.exp(d, x, false),
+            Expm1 => self.exp(d, x, true),
+            _ => unreachable!("checked by `supported`"),
+        }
+    }
+
+    /// `d = 1 / x`.
+    fn divide_one(&mut self, d: u8, x: u8) {
+        let one = self.konst(1f32.to_bits());
+        self.a.v3(asm::VDIVPS, d, one.0, Rm::Zmm(x));
+        self.release(one);
+    }
+
+    /// `d = lo_or_hi <op> v` with the constant as the first operand
+    /// (`vminps`/`vmaxps` return the second operand on NaN).
+    fn const_first(&mut self, op: asm::Op, d: u8, k: f32, v: u8) {
+        let c = self.konst(k.to_bits());
+        self.a.v3(op, d, c.0, Rm::Zmm(v));
+        self.release(c);
+    }
+
+    /// `d = vmath::exp(x)`, or `vmath::expm1(x)` with `m1`: the same
+    /// operations in the same order (see `crate::cpu::vmath`).
+    fn exp(&mut self, d: u8, x: u8, m1: bool) {
+        let (hi, lo) = if m1 { (89.0, -18.0) } else { (89.0, -110.0) };
+        // c = if x > hi { hi } else { x }; c = if c < lo { lo } else { c }
+        let c = self.take();
+        self.const_first(asm::VMINPS, c, hi, x);
+        self.const_first(asm::VMAXPS, c, lo, c);
+        // reduce_ln2: t = fma(c, LOG2E, MAGIC), nf = t - MAGIC,
+        // n = bits(t) - bits(MAGIC), r = fma(-nf, LN2_HI, c), r = fma(-nf, LN2_LO, r)
+        let n = self.take();
+        self.a.mov(n, c);
+        let log2e = self.konst(vmath::LOG2E.to_bits());
+        let magic = Rm::Mem(self.a.constant(vmath::MAGIC.to_bits()));
+        self.a.v3(asm::VFMADD213PS, n, log2e.0, magic);
+        self.release(log2e);
+        let nf = self.take();
+        self.a.v3(asm::VSUBPS, nf, n, magic);
+        self.a.v3(asm::VPSUBD, n, n, magic);
+        let r = c;
+        let (hi_part, lo_part) = (self.a.f32(vmath::LN2_HI), self.a.f32(vmath::LN2_LO));
+        self.a.v3(asm::VFNMADD231PS, r, nf, hi_part);
+        self.a.v3(asm::VFNMADD231PS, r, nf, lo_part);
+        self.give(nf);
+        // p = exp_poly(r)
+        let p = self.take();
+        let [c0, rest @ ..] = vmath::EXP_POLY;
+        let c0 = self.konst(c0.to_bits());
+        self.a.mov(p, c0.0);
+        self.release(c0);
+        for ck in rest {
+            let ck = self.a.f32(ck);
+            self.a.v3(asm::VFMADD213PS, p, r, ck);
+        }
+        let rr = self.take();
+        self.a.v3(asm::VMULPS, rr, r, Rm::Zmm(r));
+        // exp: y = fma(p, rr, r) + 1; expm1: q = fma(rr, p, r): both rr * p + r.
+        self.a.v3(asm::VFMADD213PS, p, rr, Rm::Zmm(r));
+        self.give(rr);
+        self.give(r);
+        let one = self.a.f32(1.0);
+        let bias = Rm::Mem(self.a.constant(127));
+        let n1 = self.take();
+        if m1 {
+            // n1 = min(n, 126); s1 = 2^n1; s2 = 2^(n - n1)
+            let cap = Rm::Mem(self.a.constant(126));
+            self.a.v3(asm::VPMINSD, n1, n, cap);
+            self.a.v3(asm::VPSUBD, n, n, Rm::Zmm(n1));
+            self.scale_bits(n, bias);
+            self.scale_bits(n1, bias);
+            // y = fma(s1, q, s1 - 1) * s2
+            let s1m1 = self.take();
+            self.a.v3(asm::VSUBPS, s1m1, n1, one);
+            self.a.v3(asm::VFMADD213PS, p, n1, Rm::Zmm(s1m1));
+            self.give(s1m1);
+            self.a.v3(asm::VMULPS, p, p, Rm::Zmm(n));
+            // if x == 0 { x } else { y }
+            let zero = self.a.f32(0.0);
+            self.a.cmp(KTMP, x, zero, EQ_OQ, 0);
+            self.a.blend(d, KTMP, p, x);
+        } else {
+            self.a.v3(asm::VADDPS, p, p, one);
+            // n1 = n >> 1; n2 = n - n1; y * 2^n1 * 2^n2
+            self.a.sar(n1, n, 1);
+            self.a.v3(asm::VPSUBD, n, n, Rm::Zmm(n1));
+            self.scale_bits(n1, bias);
+            self.scale_bits(n, bias);
+            self.a.v3(asm::VMULPS, d, p, Rm::Zmm(n1));
+            self.a.v3(asm::VMULPS, d, d, Rm::Zmm(n));
+        }
+        self.give(n1);
+        self.give(p);
+        self.give(n);
+    }
+
+    /// `z = bits((z + 127) << 23)`: the float `2^z`.
+    fn scale_bits(&mut self, z: u8, bias: Rm) {
+        self.a.v3(asm::VPADDD, z, z, bias);
+        self.a.shl(z, z, 23);
+    }
+}
+
+fn predicate(op: CompareOp) -> u8 {
+    match op {
+        CompareOp::Eq => EQ_OQ,
+        CompareOp::Ne => NEQ_UQ,
+        CompareOp::Lt => LT_OQ,
+        CompareOp::Le => LE_OQ,
+        CompareOp::Gt => GT_OQ,
+        CompareOp::Ge => GE_OQ,
+    }
+}

@@ -851,3 +851,56 @@ fn selu_is_native_and_unsupported_ops_stay_on_the_interpreter() {
     let got = run_elementwise(&compile(&log), &[3], vec![x.clone()], None);
     compare("log", &got[0], &op_by_op(&log, &[3], &[x])[0], 0.0).unwrap();
 }
+#[test]
+fn native_clamps_by_splat_bounds_keep_nan_and_signed_zero_semantics() {
+    use super::native;
+    let op = |prim, args| FusedOp {
+        prim,
+        args,
+        dtype: DType::F32,
+    };
+    let xs: Vec<f32> = vec![
+        f32::NAN,
+        -0.0,
+        0.0,
+        -1.5,
+        1.5,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        3.0,
+    ];
+    let x = Array::from_vec(xs.repeat(5), vec![40]);
+    for (clamp, unary) in [
+        (BinaryOp::Minimum, UnaryOp::Expm1),
+        (BinaryOp::Maximum, UnaryOp::Exp),
+        (BinaryOp::Minimum, UnaryOp::Neg),
+    ] {
+        // unary(clamp(x, b)), the clamp folded into the unary instruction.
+        let g = FusedGraph {
+            inputs: vec![DType::F32, DType::F32],
+            ops: vec![
+                op(
+                    Primitive::Binary(clamp),
+                    vec![Operand::Input(0), Operand::Input(1)],
+                ),
+                op(Primitive::Unary(unary), vec![Operand::Op(0)]),
+            ],
+            outputs: vec![Operand::Op(1)],
+        };
+        let prog = compile(&g);
+        assert!(native::supports(&prog));
+        assert!(matches!(prog.code[..], [Instr::Unary { pre, .. }] if !pre.is_none()));
+        for b in [f32::NAN, 0.0, -0.0, f32::NEG_INFINITY, 1.5] {
+            let bound = Array::from_vec(vec![b], vec![]).broadcast_to(&[40]);
+            let inputs = vec![x.clone(), bound];
+            let got = run_elementwise(&prog, &[40], inputs.clone(), None);
+            let interp = native::with_native(false, || {
+                run_elementwise(&prog, &[40], inputs.clone(), None)
+            });
+            let want = op_by_op(&g, &[40], &inputs);
+            let what = format!("{unary:?}({clamp:?}(x, {b}))");
+            compare(&what, &got[0], &want[0], 0.0).unwrap();
+            compare(&what, &interp[0], &want[0], 0.0).unwrap();
+        }
+    }
+}

@@ -100,11 +100,6 @@ impl Asm {
         Mem::Const(k)
     }
 
-    /// The constant `v` as an f32 operand.
-    pub fn f32(&mut self, v: f32) -> Rm {
-        Rm::Mem(self.constant(v.to_bits()))
-    }
-
     /// Position of the next byte.
     pub fn here(&self) -> usize {
         self.code.len()
@@ -395,10 +390,10 @@ mod tests {
     #[test]
     fn constants_are_pooled_after_the_code_and_addressed_from_rip() {
         let mut a = Asm::default();
-        let one = a.f32(1.0);
-        a.v3(VADDPS, 0, 0, one);
-        let again = a.f32(1.0);
-        a.v3(VMULPS, 1, 1, again);
+        let one = a.constant(1f32.to_bits());
+        a.v3(VADDPS, 0, 0, Rm::Mem(one));
+        let again = a.constant(1f32.to_bits());
+        a.v3(VMULPS, 1, 1, Rm::Mem(again));
         let code = a.finish();
         // Two 10-byte instructions, padding to 64, then one constant.
         assert_eq!(code.len(), 68);

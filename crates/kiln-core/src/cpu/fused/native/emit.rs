@@ -10,7 +10,11 @@
 //! elements, or to its one value when the input is a splat) followed by
 //! one per output. Program registers live in `zmm` registers, bool
 //! registers in mask registers `k2..k6`; `k1` masks the last partial
-//! vector, `k7` is scratch.
+//! vector, `k7` is scratch. The pointers of the first three streamed
+//! arguments stay in `r8..r10`; others are reloaded from the table through
+//! `r11`. A trial run of the loop body decides whether loaded inputs stay
+//! in registers for the rest of the body and which broadcast constants are
+//! hoisted out of the loop (into registers the body never needs).
 
 use super::asm::{self, Asm, Mem, Rm, R11, RAX};
 use crate::cpu::fused::program::{Affine, Clamp, Dst, Instr, Lane, Src, TileProgram};
@@ -21,12 +25,16 @@ use crate::primitive::{BinaryOp, CompareOp, UnaryOp};
 const TAIL: u8 = 1;
 /// Scratch mask.
 const KTMP: u8 = 7;
+/// General-purpose registers (r8, r9, r10) that hold the pointers of the
+/// first streamed inputs and outputs for the whole call.
+const POINTER_REGS: [u8; 3] = [8, 9, 10];
 /// Mask registers holding bool program registers.
 const BOOL_REGS: [u8; 5] = [2, 3, 4, 5, 6];
 
 // vcmpps predicates (quiet; the signalling ones give the same results).
 const EQ_OQ: u8 = 0x00;
 const NEQ_UQ: u8 = 0x04;
+const UNORD_Q: u8 = 0x03;
 const ORD_Q: u8 = 0x07;
 const LT_OQ: u8 = 0x11;
 const LE_OQ: u8 = 0x12;
@@ -85,6 +93,8 @@ pub fn emit(prog: &TileProgram, splats: u64) -> Option<Vec<u8>> {
         hoisted: vec![],
         wanted: vec![],
         low_water: 32,
+        pinned: vec![],
+        nan_masks: vec![],
     };
     let mut next = prog.regs[0] as u8;
     for k in 0..prog.inputs.len() {
@@ -99,6 +109,31 @@ pub fn emit(prog: &TileProgram, splats: u64) -> Option<Vec<u8>> {
         }
     }
     e.free = (next..32).rev().collect();
+    // Splat clamp bounds get a mask of their NaN lanes (all or none) in a
+    // mask register no bool register uses, for the two-instruction clamp.
+    let mut spare_masks = BOOL_REGS[prog.regs[2]..].iter().copied();
+    for instr in &prog.code {
+        if let Instr::Unary { pre, .. } = instr {
+            for k in [pre.lo, pre.hi].into_iter().flatten() {
+                let k = k as usize;
+                let Some(z) = e.splat[k] else { continue };
+                if e.nan_masks.iter().any(|(i, _)| *i == k) {
+                    continue;
+                }
+                let Some(m) = spare_masks.next() else { break };
+                e.a.cmp(m, z, Rm::Zmm(z), UNORD_Q, 0);
+                e.nan_masks.push((k, m));
+            }
+        }
+    }
+    // The first three streamed slots keep their pointers in r8..r10.
+    let streamed = (0..prog.inputs.len())
+        .filter(|&k| e.splat[k].is_none())
+        .chain(prog.inputs.len()..prog.inputs.len() + prog.outputs.len());
+    for (slot, gpr) in streamed.zip(POINTER_REGS) {
+        e.a.load_ptr(gpr, slot);
+        e.pinned.push((slot, gpr));
+    }
     // A trial run of the loop body: keep each loaded input in a register
     // for the whole body if registers allow, and hoist the constants it
     // broadcasts into the registers it never needed.
@@ -151,6 +186,10 @@ struct Emitter<'p> {
     wanted: Vec<u32>,
     /// The fewest free registers seen.
     low_water: usize,
+    /// Slots whose pointer stays in a register: `(slot, gpr)`.
+    pinned: Vec<(usize, u8)>,
+    /// Splat inputs with a mask register of their NaN lanes: `(input, k)`.
+    nan_masks: Vec<(usize, u8)>,
 }
 
 impl<'p> Emitter<'p> {
@@ -170,6 +209,8 @@ impl<'p> Emitter<'p> {
             hoisted: self.hoisted.clone(),
             wanted: vec![],
             low_water: self.free.len(),
+            pinned: self.pinned.clone(),
+            nan_masks: self.nan_masks.clone(),
         }
     }
 
@@ -180,6 +221,18 @@ impl<'p> Emitter<'p> {
         });
         self.low_water = self.low_water.min(self.free.len());
         z
+    }
+
+    /// The constant with these bits as the last operand of an
+    /// instruction: its hoisted register, else the pool entry broadcast.
+    fn operand(&mut self, bits: u32) -> Rm {
+        if let Some(&(_, z)) = self.hoisted.iter().find(|(b, _)| *b == bits) {
+            return Rm::Zmm(z);
+        }
+        if !self.wanted.contains(&bits) {
+            self.wanted.push(bits);
+        }
+        Rm::Mem(self.a.constant(bits))
     }
 
     /// A register holding the f32 constant with these bits in all lanes
@@ -201,12 +254,17 @@ impl<'p> Emitter<'p> {
         self.free.push(z);
     }
 
+    /// The current vector of argument `slot`: through its pinned
+    /// pointer register, or through r11 loaded from the table.
     fn slot_mem(&mut self, slot: usize) -> Mem {
-        self.a.load_ptr(R11, slot);
-        Mem::BaseIndex {
-            base: R11,
-            index: RAX,
-        }
+        let base = match self.pinned.iter().find(|(s, _)| *s == slot) {
+            Some(&(_, gpr)) => gpr,
+            None => {
+                self.a.load_ptr(R11, slot);
+                R11
+            }
+        };
+        Mem::BaseIndex { base, index: RAX }
     }
 
     /// The zmm holding `s`, and whether it is a scratch copy to give back.
@@ -346,7 +404,18 @@ impl<'p> Emitter<'p> {
         for (bound, max) in [(c.lo, true), (c.hi, false)] {
             if let Some(k) = bound {
                 let b = self.get(Src::In(k));
-                self.max_min(t, v, b.0, max);
+                match self.nan_masks.iter().find(|(i, _)| *i == k as usize) {
+                    // A splat bound: `lo > v ? lo : v` (`vmaxps lo, v`
+                    // returns `v` when `v` is NaN) is `max_nan(v, lo)`
+                    // unless `lo` is NaN, and then the answer is `lo`:
+                    // its NaN mask, computed before the loop, picks it.
+                    Some(&(_, nan)) => {
+                        let op = if max { asm::VMAXPS } else { asm::VMINPS };
+                        self.a.v3(op, t, b.0, Rm::Zmm(v));
+                        self.a.blend(t, nan, t, b.0);
+                    }
+                    None => self.max_min(t, v, b.0, max),
+                }
                 self.release(b);
                 v = t;
             }
@@ -396,11 +465,11 @@ impl<'p> Emitter<'p> {
         use UnaryOp::*;
         match op {
             Neg => {
-                let m = Rm::Mem(self.a.constant(0x8000_0000));
+                let m = self.operand(0x8000_0000);
                 self.a.v3(asm::VPXORD, d, x, m);
             }
             Abs => {
-                let m = Rm::Mem(self.a.constant(0x7FFF_FFFF));
+                let m = self.operand(0x7FFF_FFFF);
                 self.a.v3(asm::VPANDD, d, x, m);
             }
             Sqrt => self.a.v3(asm::VSQRTPS, d, 0, Rm::Zmm(x)),
@@ -445,14 +514,15 @@ impl<'p> Emitter<'p> {
         let n = self.take();
         self.a.mov(n, c);
         let log2e = self.konst(vmath::LOG2E.to_bits());
-        let magic = Rm::Mem(self.a.constant(vmath::MAGIC.to_bits()));
+        let magic = self.operand(vmath::MAGIC.to_bits());
         self.a.v3(asm::VFMADD213PS, n, log2e.0, magic);
         self.release(log2e);
         let nf = self.take();
         self.a.v3(asm::VSUBPS, nf, n, magic);
         self.a.v3(asm::VPSUBD, n, n, magic);
         let r = c;
-        let (hi_part, lo_part) = (self.a.f32(vmath::LN2_HI), self.a.f32(vmath::LN2_LO));
+        let hi_part = self.operand(vmath::LN2_HI.to_bits());
+        let lo_part = self.operand(vmath::LN2_LO.to_bits());
         self.a.v3(asm::VFNMADD231PS, r, nf, hi_part);
         self.a.v3(asm::VFNMADD231PS, r, nf, lo_part);
         self.give(nf);
@@ -463,7 +533,7 @@ impl<'p> Emitter<'p> {
         self.a.mov(p, c0.0);
         self.release(c0);
         for ck in rest {
-            let ck = self.a.f32(ck);
+            let ck = self.operand(ck.to_bits());
             self.a.v3(asm::VFMADD213PS, p, r, ck);
         }
         let rr = self.take();
@@ -472,12 +542,12 @@ impl<'p> Emitter<'p> {
         self.a.v3(asm::VFMADD213PS, p, rr, Rm::Zmm(r));
         self.give(rr);
         self.give(r);
-        let one = self.a.f32(1.0);
-        let bias = Rm::Mem(self.a.constant(127));
+        let one = self.operand(1f32.to_bits());
+        let bias = self.operand(127);
         let n1 = self.take();
         if m1 {
             // n1 = min(n, 126); s1 = 2^n1; s2 = 2^(n - n1)
-            let cap = Rm::Mem(self.a.constant(126));
+            let cap = self.operand(126);
             self.a.v3(asm::VPMINSD, n1, n, cap);
             self.a.v3(asm::VPSUBD, n, n, Rm::Zmm(n1));
             self.scale_bits(n, bias);
@@ -489,7 +559,7 @@ impl<'p> Emitter<'p> {
             self.give(s1m1);
             self.a.v3(asm::VMULPS, p, p, Rm::Zmm(n));
             // if x == 0 { x } else { y }
-            let zero = self.a.f32(0.0);
+            let zero = self.operand(0f32.to_bits());
             self.a.cmp(KTMP, x, zero, EQ_OQ, 0);
             self.a.blend(d, KTMP, p, x);
         } else {

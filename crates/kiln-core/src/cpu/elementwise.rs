@@ -2,10 +2,12 @@
 //!
 //! Each reads inputs of any layout (contiguous fast path, strided rows
 //! otherwise) and writes a fresh contiguous buffer; large contiguous inputs
-//! are split over threads.
+//! are split over threads (the kernel workers of [`super::workers`], which
+//! start at once; rayon's sleeping threads cost tens of microseconds to
+//! wake, more than the whole op at 64K elements).
 
 use super::scalar::{FloatCompute, Num, Ordered, Real};
-use super::simd;
+use super::{simd, workers};
 use crate::array::{for_each_row, Array};
 use crate::buffer::BufferElement;
 use crate::dtype::{DType, Element};
@@ -22,9 +24,9 @@ pub fn map1<T: BufferElement, U: BufferElement>(a: &Array, f: impl Fn(T) -> U + 
     if let Some(s) = a.contiguous_slice::<T>() {
         let mut out = crate::pool::take::<U>(s.len());
         if s.len() >= PARALLEL_THRESHOLD {
-            out.par_chunks_mut(CHUNK)
-                .zip(s.par_chunks(CHUNK))
-                .for_each(|(o, i)| simd::map_slice(i, o, &f));
+            workers::for_each_chunk(&mut out, CHUNK, &|at, o| {
+                simd::map_slice(&s[at..at + o.len()], o, &f)
+            });
         } else {
             simd::map_slice(s, &mut out, &f);
         }
@@ -49,9 +51,10 @@ pub fn map2<T: BufferElement, V: BufferElement, U: BufferElement>(
     if let (Some(x), Some(y)) = (a.contiguous_slice::<T>(), b.contiguous_slice::<V>()) {
         let mut out = crate::pool::take::<U>(x.len());
         if x.len() >= PARALLEL_THRESHOLD {
-            out.par_chunks_mut(CHUNK)
-                .zip(x.par_chunks(CHUNK).zip(y.par_chunks(CHUNK)))
-                .for_each(|(o, (xs, ys))| simd::zip_slice(xs, ys, o, &f));
+            workers::for_each_chunk(&mut out, CHUNK, &|at, o| {
+                let n = o.len();
+                simd::zip_slice(&x[at..at + n], &y[at..at + n], o, &f)
+            });
         } else {
             simd::zip_slice(x, y, &mut out, &f);
         }
@@ -254,13 +257,10 @@ pub fn select(cond: &Array, a: &Array, b: &Array) -> Array {
         ) {
             let mut out = crate::pool::take::<T>(c.len());
             if c.len() >= PARALLEL_THRESHOLD {
-                out.par_chunks_mut(CHUNK)
-                    .zip(c.par_chunks(CHUNK))
-                    .enumerate()
-                    .for_each(|(i, (o, c))| {
-                        let (x, y) = (x.part(i * CHUNK, c.len()), y.part(i * CHUNK, c.len()));
-                        select_part(c, x, y, o)
-                    });
+                workers::for_each_chunk(&mut out, CHUNK, &|at, o| {
+                    let n = o.len();
+                    select_part(&c[at..at + n], x.part(at, n), y.part(at, n), o)
+                });
             } else {
                 select_part(c, x, y, &mut out);
             }

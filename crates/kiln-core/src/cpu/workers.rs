@@ -175,6 +175,17 @@ pub fn run(units: usize, threads: usize, f: &(dyn Fn(usize) + Sync)) {
     }
 }
 
+/// Runs `f(start, piece)` for consecutive `chunk`-element pieces of `out`
+/// (`start` is the piece's first index), spread over the kernel workers
+/// with [`run`].
+pub fn for_each_chunk<U: Send>(out: &mut [U], chunk: usize, f: &(dyn Fn(usize, &mut [U]) + Sync)) {
+    let pieces: Vec<Mutex<&mut [U]>> = out.chunks_mut(chunk).map(Mutex::new).collect();
+    run(pieces.len(), threads(), &|u| {
+        let mut piece = pieces[u].lock().unwrap_or_else(|e| e.into_inner());
+        f(u * chunk, &mut piece)
+    });
+}
+
 /// The number of threads kernels split work over (rayon's current pool:
 /// `--threads`, `RAYON_NUM_THREADS`, or the cores).
 pub fn threads() -> usize {

@@ -1,7 +1,7 @@
 //! Native code for fused kernels: on x86-64 CPUs with AVX-512, a tile
 //! program over f32 lanes is compiled to machine code that computes the
 //! whole program for 16 elements at a time in vector registers
-//! ([`emit`]), so nothing but the inputs and outputs touches memory and
+//! (`emit.rs`), so nothing but the inputs and outputs touches memory and
 //! the work of one element never waits on a pass over a tile. Programs the
 //! generator does not handle (f64 or bool inputs and outputs, casts, and
 //! unary ops other than neg, abs, sqrt, rsqrt, recip, exp and expm1) run on

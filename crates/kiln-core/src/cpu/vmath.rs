@@ -221,21 +221,21 @@ pub fn log(x: f32) -> f32 {
 /// floats including subnormals; near 0 the relative error is 1.3e-7.
 #[inline(always)]
 pub fn tanh(x: f32) -> f32 {
-    const CLAMP: f32 = 7.905_311;
+    const CLAMP: f32 = TANH_CLAMP;
     let c = if x > CLAMP { CLAMP } else { x };
     let c = if c < -CLAMP { -CLAMP } else { c };
     let z = c * c;
-    let p: f32 = -2.760_768_5e-16;
-    let p = p.mul_add(z, 2.000_188e-13);
-    let p = p.mul_add(z, -8.604_672e-11);
-    let p = p.mul_add(z, 5.122_297e-8);
-    let p = p.mul_add(z, 1.485_722_4e-5);
-    let p = p.mul_add(z, 6.372_619_3e-4);
-    let p = p.mul_add(z, 4.893_524_6e-3);
-    let q: f32 = 1.198_258_4e-6;
-    let q = q.mul_add(z, 1.185_347_1e-4);
-    let q = q.mul_add(z, 2.268_434_6e-3);
-    let q = q.mul_add(z, 4.893_525e-3);
+    let [p0, p1, p2, p3, p4, p5, p6] = TANH_P;
+    let p = p0.mul_add(z, p1);
+    let p = p.mul_add(z, p2);
+    let p = p.mul_add(z, p3);
+    let p = p.mul_add(z, p4);
+    let p = p.mul_add(z, p5);
+    let p = p.mul_add(z, p6);
+    let [q0, q1, q2, q3] = TANH_Q;
+    let q = q0.mul_add(z, q1);
+    let q = q.mul_add(z, q2);
+    let q = q.mul_add(z, q3);
     // (P/Q) first: P * c would lose precision for subnormal c.
     let y = c * (p / q);
     // At the clamp the fit is within 3e-7 of 1; saturate exactly there
@@ -246,6 +246,21 @@ pub fn tanh(x: f32) -> f32 {
         y
     }
 }
+
+/// Where [`tanh`] saturates to `±1`.
+pub(crate) const TANH_CLAMP: f32 = 7.905_311;
+/// [`tanh`]'s numerator polynomial in `z = x^2`, highest degree first.
+pub(crate) const TANH_P: [f32; 7] = [
+    -2.760_768_5e-16,
+    2.000_188e-13,
+    -8.604_672e-11,
+    5.122_297e-8,
+    1.485_722_4e-5,
+    6.372_619_3e-4,
+    4.893_524_6e-3,
+];
+/// [`tanh`]'s denominator polynomial in `z`, highest degree first.
+pub(crate) const TANH_Q: [f32; 4] = [1.198_258_4e-6, 1.185_347_1e-4, 2.268_434_6e-3, 4.893_525e-3];
 
 /// The logistic function `1 / (1 + e^{-x})`.
 ///

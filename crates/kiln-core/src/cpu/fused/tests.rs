@@ -705,7 +705,7 @@ fn wide_value(rng: &mut Rng) -> f64 {
 /// A random f32 graph of the ops native kernels implement.
 fn native_graph(rng: &mut Rng, n_inputs: usize, n_ops: usize) -> FusedGraph {
     use UnaryOp::*;
-    const UN: [UnaryOp; 7] = [Neg, Abs, Sqrt, Rsqrt, Recip, Exp, Expm1];
+    const UN: [UnaryOp; 9] = [Neg, Abs, Sqrt, Rsqrt, Recip, Exp, Expm1, Tanh, Sigmoid];
     const BIN: [BinaryOp; 6] = [
         BinaryOp::Add,
         BinaryOp::Sub,

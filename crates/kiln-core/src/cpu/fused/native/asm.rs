@@ -67,6 +67,7 @@ pub const VMAXPS: Op = op(1, 0, 0x5F);
 pub const VCMPPS: Op = op(1, 0, 0xC2);
 pub const VPANDD: Op = op(1, 1, 0xDB);
 pub const VPXORD: Op = op(1, 1, 0xEF);
+pub const VPORD: Op = op(1, 1, 0xEB);
 pub const VPADDD: Op = op(1, 1, 0xFE);
 pub const VPSUBD: Op = op(1, 1, 0xFA);
 /// Shift by an immediate: the destination is in `vvvv`, the ModRM reg

@@ -45,13 +45,16 @@ const GT_OQ: u8 = 0x1E;
 
 /// True if `prog` is one the generator handles: f32 inputs and outputs,
 /// no f64 registers, at most five bool registers, and only instructions
-/// with an emitted form (others, e.g. `log` or `tanh`, keep the whole
+/// with an emitted form (others, e.g. `log` or `erf`, keep the whole
 /// program on the interpreter).
 pub fn supported(prog: &TileProgram) -> bool {
     let f32_only = |l: &Lane| *l == Lane::F32;
     let unary_ok = |op: UnaryOp| {
         use UnaryOp::*;
-        matches!(op, Neg | Abs | Sqrt | Rsqrt | Recip | Exp | Expm1)
+        matches!(
+            op,
+            Neg | Abs | Sqrt | Rsqrt | Recip | Exp | Expm1 | Tanh | Sigmoid
+        )
     };
     let binary_ok = |op: BinaryOp| {
         use BinaryOp::*;
@@ -482,6 +485,8 @@ impl<'p> Emitter<'p> {
             }
             Exp => self.exp(d, x, false),
             Expm1 => self.exp(d, x, true),
+            Tanh => self.tanh(d, x),
+            Sigmoid => self.sigmoid(d, x),
             _ => unreachable!("checked by `supported`"),
         }
     }
@@ -575,6 +580,69 @@ impl<'p> Emitter<'p> {
         self.give(n1);
         self.give(p);
         self.give(n);
+    }
+
+    /// `d = vmath::sigmoid(x)`: `e = exp(-|x|)`, then
+    /// `(x >= 0 ? 1 : e) / (1 + e)`.
+    fn sigmoid(&mut self, d: u8, x: u8) {
+        let e = self.take();
+        let sign = self.operand(0x8000_0000);
+        // -|x|: the sign bit set (neg of abs, bit for bit).
+        self.a.v3(asm::VPORD, e, x, sign);
+        self.exp(e, e, false);
+        let one = self.konst(1f32.to_bits());
+        let zero = self.operand(0f32.to_bits());
+        self.a.cmp(KTMP, x, zero, GE_OQ, 0);
+        let num = self.take();
+        self.a.blend(num, KTMP, e, one.0);
+        self.a.v3(asm::VADDPS, e, e, Rm::Zmm(one.0));
+        self.release(one);
+        self.a.v3(asm::VDIVPS, d, num, Rm::Zmm(e));
+        self.give(num);
+        self.give(e);
+    }
+
+    /// `d = vmath::tanh(x)`: the same clamp, polynomials, division and
+    /// saturation as the Rust function.
+    fn tanh(&mut self, d: u8, x: u8) {
+        let clamp = vmath::TANH_CLAMP;
+        let c = self.take();
+        self.const_first(asm::VMINPS, c, clamp, x);
+        self.const_first(asm::VMAXPS, c, -clamp, c);
+        let z = self.take();
+        self.a.v3(asm::VMULPS, z, c, Rm::Zmm(c));
+        let p = self.poly(&vmath::TANH_P, z);
+        let q = self.poly(&vmath::TANH_Q, z);
+        self.a.v3(asm::VDIVPS, p, p, Rm::Zmm(q));
+        self.a.v3(asm::VMULPS, c, c, Rm::Zmm(p));
+        self.give(q);
+        self.give(p);
+        // |x| >= CLAMP (false for NaN): copysign(1, x) = (x & sign) | 1.
+        let mask = self.operand(0x7FFF_FFFF);
+        self.a.v3(asm::VPANDD, z, x, mask);
+        let lim = self.operand(clamp.to_bits());
+        self.a.cmp(KTMP, z, lim, GE_OQ, 0);
+        let sign = self.operand(0x8000_0000);
+        self.a.v3(asm::VPANDD, z, x, sign);
+        let one = self.operand(1f32.to_bits());
+        self.a.v3(asm::VPORD, z, z, one);
+        self.a.blend(d, KTMP, c, z);
+        self.give(z);
+        self.give(c);
+    }
+
+    /// A new register with the polynomial `coeffs` (highest degree first)
+    /// at `z`, by Horner's rule with one FMA per step.
+    fn poly(&mut self, coeffs: &[f32], z: u8) -> u8 {
+        let p = self.take();
+        let c0 = self.konst(coeffs[0].to_bits());
+        self.a.mov(p, c0.0);
+        self.release(c0);
+        for &ck in &coeffs[1..] {
+            let ck = self.operand(ck.to_bits());
+            self.a.v3(asm::VFMADD213PS, p, z, ck);
+        }
+        p
     }
 
     /// `z = bits((z + 127) << 23)`: the float `2^z`.

@@ -4,8 +4,8 @@
 //! (`emit.rs`), so nothing but the inputs and outputs touches memory and
 //! the work of one element never waits on a pass over a tile. Programs the
 //! generator does not handle (f64 or bool inputs and outputs, casts, and
-//! unary ops other than neg, abs, sqrt, rsqrt, recip, exp and expm1) run on
-//! the tile interpreter, as does everything on other CPUs.
+//! unary ops other than neg, abs, sqrt, rsqrt, recip, exp, expm1, tanh and
+//! sigmoid) run on the tile interpreter, as does everything on other CPUs.
 //!
 //! Code is generated per program and per set of splat inputs (a constant
 //! is broadcast once per call instead of loaded per vector), on first use,

@@ -172,14 +172,9 @@ fn handwritten_selu(x: &[f32]) -> Vec<f32> {
         (if v > 0.0 { v } else { neg }) * scale
     };
     let mut out = kiln::pool::take::<f32>(x.len());
-    let chunks: Vec<std::sync::Mutex<&mut [f32]>> =
-        out.chunks_mut(CHUNK).map(std::sync::Mutex::new).collect();
-    workers::run(chunks.len(), workers::threads(), &|u| {
-        let mut dst = chunks[u].lock().unwrap_or_else(|e| e.into_inner());
-        let src = &x[u * CHUNK..(u * CHUNK + dst.len())];
-        simd::map_slice(src, &mut dst, &selu);
+    workers::for_each_chunk(&mut out, CHUNK, &|at, dst| {
+        simd::map_slice(&x[at..at + dst.len()], dst, &selu)
     });
-    drop(chunks);
     out
 }
 

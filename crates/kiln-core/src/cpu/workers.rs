@@ -175,14 +175,26 @@ pub fn run(units: usize, threads: usize, f: &(dyn Fn(usize) + Sync)) {
     }
 }
 
+/// Runs `f(i, item)` for every item, spread over the kernel workers with
+/// [`run`]: the caller starts at once, so small kernels pay no thread
+/// wake-up.
+pub fn par_items<T: Send>(items: Vec<T>, f: impl Fn(usize, T) + Sync) {
+    let slots: Vec<Mutex<Option<T>>> = items.into_iter().map(|t| Mutex::new(Some(t))).collect();
+    run(slots.len(), threads(), &|u| {
+        let item = slots[u]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .expect("each unit runs once");
+        f(u, item)
+    });
+}
+
 /// Runs `f(start, piece)` for consecutive `chunk`-element pieces of `out`
-/// (`start` is the piece's first index), spread over the kernel workers
-/// with [`run`].
+/// (`start` is the piece's first index), spread over the kernel workers.
 pub fn for_each_chunk<U: Send>(out: &mut [U], chunk: usize, f: &(dyn Fn(usize, &mut [U]) + Sync)) {
-    let pieces: Vec<Mutex<&mut [U]>> = out.chunks_mut(chunk).map(Mutex::new).collect();
-    run(pieces.len(), threads(), &|u| {
-        let mut piece = pieces[u].lock().unwrap_or_else(|e| e.into_inner());
-        f(u * chunk, &mut piece)
+    par_items(out.chunks_mut(chunk).collect(), |u, piece| {
+        f(u * chunk, piece)
     });
 }
 

@@ -23,6 +23,7 @@ pub use program::{compile, is_fusible, FusedGraph, FusedOp, Lane, Operand, TileP
 
 use crate::array::Array;
 use crate::cpu::elementwise::PARALLEL_THRESHOLD;
+use crate::cpu::workers::par_items;
 use crate::shape::numel;
 use layout::{recycle, tile_views, Gathered, Walk};
 use native::NativeKernel;
@@ -156,21 +157,6 @@ pub(crate) fn sub<'s>(o: &'s mut OutSlice<'_>, start: usize, len: usize) -> OutS
     }
 }
 
-/// Runs `f(i, item)` for every item, spread over the kernel workers
-/// ([`crate::cpu::workers`]): the caller starts at once, so small kernels
-/// pay no thread wake-up.
-pub(crate) fn par_items<T: Send>(items: Vec<T>, f: impl Fn(usize, T) + Sync) {
-    let slots: Vec<Mutex<Option<T>>> = items.into_iter().map(|t| Mutex::new(Some(t))).collect();
-    crate::cpu::workers::run(slots.len(), crate::cpu::workers::threads(), &|u| {
-        let item = slots[u]
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-            .expect("each unit runs once");
-        f(u, item)
-    });
-}
-
 /// `o` split into consecutive pieces of `chunk` elements.
 pub(crate) fn chunk_slice(o: OutSlice<'_>, chunk: usize) -> Vec<OutSlice<'_>> {
     match o {
@@ -212,13 +198,14 @@ pub(crate) fn run_range(
                 None,
                 &mut views,
             );
-            run_native(kernel, &views, outs, end - start);
+            run_native(kernel, &views, outs, end - start, &mut vec![]);
             return;
         }
     }
     // One allocation each for the whole range, refilled per tile.
     let mut views_store: Vec<InView<'static>> = Vec::with_capacity(inputs.len());
     let mut outs_store: Vec<OutSlice<'static>> = Vec::with_capacity(outs.len());
+    let mut args = vec![];
     walk.for_each_tile(start, end, |row, col, len| {
         let at = row * walk.row_len() + col - start;
         let mut views: Vec<InView> = recycle(std::mem::take(&mut views_store));
@@ -237,7 +224,7 @@ pub(crate) fn run_range(
         let mut tile_outs: Vec<OutSlice> = recycle(std::mem::take(&mut outs_store));
         tile_outs.extend(outs.iter_mut().map(|o| sub(o, at, len)));
         if let Some(kernel) = native {
-            run_native(kernel, &views, &mut tile_outs, len);
+            run_native(kernel, &views, &mut tile_outs, len, &mut args);
         } else {
             layout::prefetch_following(&views);
             let mut ctx = TileCtx {
@@ -260,7 +247,7 @@ fn native_kernel(
     walk: &Walk,
     inputs: &[Option<&Array>],
 ) -> Option<Arc<NativeKernel>> {
-    if inputs.len() > 64 {
+    if inputs.len() > native::MAX_INPUTS {
         return None;
     }
     let last = walk.dims.len() - 1;
@@ -271,24 +258,35 @@ fn native_kernel(
 }
 
 /// Runs a native kernel over `len` elements: `views` and `outs` are the
-/// program's f32 inputs and outputs for those elements.
-fn run_native(kernel: &NativeKernel, views: &[InView], outs: &mut [OutSlice], len: usize) {
-    let mut splat_values = [0f32; 64];
+/// program's f32 inputs and outputs for those elements; `args` is reused
+/// space for the pointer table.
+fn run_native(
+    kernel: &NativeKernel,
+    views: &[InView],
+    outs: &mut [OutSlice],
+    len: usize,
+    args: &mut Vec<*mut u8>,
+) {
+    // Splat values live here for the call (the kernel reads each once).
+    let mut splat_values = [0f32; native::MAX_INPUTS];
+    args.clear();
     for (k, v) in views.iter().enumerate() {
-        if let InView::F32(View::Splat(x)) = v {
-            splat_values[k] = *x;
-        }
-    }
-    let mut args: Vec<*mut u8> = Vec::with_capacity(views.len() + outs.len());
-    for (k, v) in views.iter().enumerate() {
-        args.push(match v {
+        args.push(match *v {
             InView::F32(View::Slice(s)) => {
                 assert!(s.len() >= len, "kiln internal error: short fused input");
                 s.as_ptr() as *mut u8
             }
-            InView::F32(View::Splat(_)) => &mut splat_values[k] as *mut f32 as *mut u8,
+            InView::F32(View::Splat(x)) => {
+                splat_values[k] = x;
+                std::ptr::null_mut()
+            }
             _ => unreachable!("kiln internal error: native kernel on a non-f32 input"),
         });
+    }
+    for (k, p) in args.iter_mut().enumerate() {
+        if p.is_null() {
+            *p = &mut splat_values[k] as *mut f32 as *mut u8;
+        }
     }
     for o in outs.iter_mut() {
         match o {
@@ -303,7 +301,7 @@ fn run_native(kernel: &NativeKernel, views: &[InView], outs: &mut [OutSlice], le
     // pattern; every pointer covers `len` elements (or is a splat's one
     // value) and outputs are distinct fresh or donated buffers, never an
     // input (a donated input is read from a copy).
-    unsafe { kernel.run(&args, len) }
+    unsafe { kernel.run(args, len) }
 }
 
 /// Runs a fused elementwise program over inputs of shape `shape` (any

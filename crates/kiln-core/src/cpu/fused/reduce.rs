@@ -11,13 +11,12 @@
 use super::layout::Walk;
 use super::program::{Lane, TileProgram};
 use super::tile::{OutSlice, TILE};
-use super::{
-    chunk_slice, par_items, run_elementwise, run_range, sub, with_scratch, OutVec, Scratch,
-};
+use super::{chunk_slice, run_elementwise, run_range, sub, with_scratch, OutVec, Scratch};
 use crate::array::Array;
 use crate::cpu::elementwise::PARALLEL_THRESHOLD;
 use crate::cpu::scalar::{Num, Ordered};
 use crate::cpu::simd::{self, LANES};
+use crate::cpu::workers::par_items;
 use crate::primitive::ReduceOp;
 use crate::shape::numel;
 use std::sync::Arc;

@@ -260,6 +260,16 @@ fn compare(what: &str, got: &Array, want: &Array, tol: f64) -> Result<(), String
     Ok(())
 }
 
+/// Fails with the count and the first three messages, if any.
+fn assert_no_failures(failures: &[String]) {
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures[..failures.len().min(3)].join("\n")
+    );
+}
+
 #[test]
 fn fused_elementwise_matches_op_by_op_bitwise() {
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
@@ -309,12 +319,7 @@ fn fused_elementwise_matches_op_by_op_bitwise() {
         staged >= 10,
         "only {staged} instructions with folded clamps or affine maps exercised"
     );
-    assert!(
-        failures.is_empty(),
-        "{} failures:\n{}",
-        failures.len(),
-        failures[..failures.len().min(3)].join("\n")
-    );
+    assert_no_failures(&failures);
 }
 
 #[test]
@@ -813,12 +818,7 @@ fn native_kernels_match_the_interpreter_bitwise() {
         compiled >= cases * 9 / 10,
         "only {compiled} programs were native"
     );
-    assert!(
-        failures.is_empty(),
-        "{} failures:\n{}",
-        failures.len(),
-        failures[..failures.len().min(3)].join("\n")
-    );
+    assert_no_failures(&failures);
 }
 
 #[test]

@@ -35,22 +35,24 @@ pub enum Rm {
     Mem(Mem),
 }
 
-/// An EVEX opcode: map (`1` = 0F, `2` = 0F38, `3` = 0F3A), mandatory
-/// prefix (`0` none, `1` 66, `2` F3, `3` F2), W bit and opcode byte.
+/// An EVEX opcode (W0, 512-bit): map (`1` = 0F, `2` = 0F38, `3` = 0F3A),
+/// mandatory prefix (`0` none, `1` 66, `2` F3, `3` F2) and opcode byte;
+/// `scalar` when its memory operand is one f32 (then constants are read
+/// plainly, not broadcast by the instruction).
 #[derive(Clone, Copy, Debug)]
 pub struct Op {
     map: u8,
     pp: u8,
-    w: bool,
     code: u8,
+    scalar: bool,
 }
 
 const fn op(map: u8, pp: u8, code: u8) -> Op {
     Op {
         map,
         pp,
-        w: false,
         code,
+        scalar: false,
     }
 }
 
@@ -73,7 +75,10 @@ pub const VPSUBD: Op = op(1, 1, 0xFA);
 /// Shift by an immediate: the destination is in `vvvv`, the ModRM reg
 /// field holds the extension (`/6` left, `/4` arithmetic right).
 pub const VPSHIFTD_IMM: Op = op(1, 1, 0x72);
-pub const VBROADCASTSS: Op = op(2, 1, 0x18);
+pub const VBROADCASTSS: Op = Op {
+    scalar: true,
+    ..op(2, 1, 0x18)
+};
 pub const VPMINSD: Op = op(2, 1, 0x39);
 pub const VBLENDMPS: Op = op(2, 1, 0x65);
 pub const VFMADD213PS: Op = op(2, 1, 0xA8);
@@ -113,7 +118,8 @@ impl Asm {
     /// Emits an EVEX instruction: `reg` is the ModRM reg field (a
     /// register or an opcode extension), `vvvv` the second source (0 when
     /// unused), `rm` the last operand; `mask` the opmask (`k0`: none),
-    /// `zero` zeroing-masking; memory constants are broadcast.
+    /// `zero` zeroing-masking; memory constants are broadcast unless the
+    /// op reads a scalar.
     #[allow(clippy::too_many_arguments)]
     pub fn evex(
         &mut self,
@@ -125,36 +131,19 @@ impl Asm {
         zero: bool,
         imm: Option<u8>,
     ) {
-        self.evex_b(op, reg, vvvv, rm, mask, zero, imm, true)
-    }
-
-    /// [`Asm::evex`] with the broadcast of constants chosen (`false` for
-    /// instructions that read a scalar, like `vbroadcastss`).
-    #[allow(clippy::too_many_arguments)]
-    fn evex_b(
-        &mut self,
-        op: Op,
-        reg: u8,
-        vvvv: u8,
-        rm: Rm,
-        mask: u8,
-        zero: bool,
-        imm: Option<u8>,
-        bcst_consts: bool,
-    ) {
         let bit = |v: u8, b: u8| (v >> b) & 1;
         let (b, x, bcst) = match rm {
             Rm::Zmm(r) => (bit(r, 3), bit(r, 4), false),
             Rm::Mem(Mem::BaseIndex { base, index }) => (bit(base, 3), bit(index, 3), false),
             Rm::Mem(Mem::BaseDisp { base, .. }) => (bit(base, 3), 0, false),
-            Rm::Mem(Mem::Const(_)) => (0, 0, bcst_consts),
+            Rm::Mem(Mem::Const(_)) => (0, 0, !op.scalar),
         };
         let p0 = ((1 - bit(reg, 3)) << 7)
             | ((1 - x) << 6)
             | ((1 - b) << 5)
             | ((1 - bit(reg, 4)) << 4)
             | op.map;
-        let p1 = ((op.w as u8) << 7) | ((!vvvv & 0xF) << 3) | 0b100 | op.pp;
+        let p1 = ((!vvvv & 0xF) << 3) | 0b100 | op.pp;
         let p2 = ((zero as u8) << 7)
             | (0b10 << 5)
             | ((bcst as u8) << 4)
@@ -216,7 +205,7 @@ impl Asm {
 
     /// `dst = [mem]` (one f32) in all 16 lanes.
     pub fn broadcast(&mut self, dst: u8, mem: Mem) {
-        self.evex_b(VBROADCASTSS, dst, 0, Rm::Mem(mem), 0, false, None, false);
+        self.evex(VBROADCASTSS, dst, 0, Rm::Mem(mem), 0, false, None);
     }
 
     /// `k = a <pred> b` (lanes of `mask` only; others cleared).

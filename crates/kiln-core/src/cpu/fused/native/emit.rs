@@ -70,7 +70,7 @@ pub fn supported(prog: &TileProgram) -> bool {
     };
     prog.inputs.iter().all(f32_only)
         && prog.outputs.iter().all(f32_only)
-        && prog.inputs.len() <= 64
+        && prog.inputs.len() <= super::MAX_INPUTS
         && prog.regs[1] == 0
         && prog.regs[2] <= BOOL_REGS.len()
         && prog.code.iter().all(instr_ok)
@@ -241,16 +241,14 @@ impl<'p> Emitter<'p> {
     /// A register holding the f32 constant with these bits in all lanes
     /// (a hoisted one, or a scratch broadcast to give back).
     fn konst(&mut self, bits: u32) -> (u8, bool) {
-        if let Some(&(_, z)) = self.hoisted.iter().find(|(b, _)| *b == bits) {
-            return (z, false);
+        match self.operand(bits) {
+            Rm::Zmm(z) => (z, false),
+            Rm::Mem(m) => {
+                let z = self.take();
+                self.a.broadcast(z, m);
+                (z, true)
+            }
         }
-        if !self.wanted.contains(&bits) {
-            self.wanted.push(bits);
-        }
-        let z = self.take();
-        let m = self.a.constant(bits);
-        self.a.broadcast(z, m);
-        (z, true)
     }
 
     fn give(&mut self, z: u8) {

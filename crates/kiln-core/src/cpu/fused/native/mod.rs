@@ -20,6 +20,9 @@ use super::program::TileProgram;
 use std::cell::Cell;
 use std::sync::{Arc, Mutex, OnceLock};
 
+/// The most inputs a native kernel takes (its splat set is a `u64`).
+pub const MAX_INPUTS: usize = 64;
+
 /// A fused kernel compiled to machine code.
 pub struct NativeKernel {
     #[cfg(unix)]

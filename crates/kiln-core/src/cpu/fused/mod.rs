@@ -241,7 +241,8 @@ pub(crate) fn run_range(
 }
 
 /// The native kernel of `prog` for this walk's splat inputs (inputs that
-/// repeat one value along the row), if there is one.
+/// repeat one value along the row), if there is one; a streaming one when
+/// the outputs of the whole call total [`native::STREAM_BYTES`] or more.
 fn native_kernel(
     prog: &TileProgram,
     walk: &Walk,
@@ -254,7 +255,9 @@ fn native_kernel(
     let splats = (0..inputs.len())
         .filter(|&k| inputs[k].is_some() && walk.strides[k][last] == 0)
         .fold(0u64, |m, k| m | 1 << k);
-    prog.native.get(prog, splats)
+    let out_bytes = walk.dims.iter().product::<usize>() * prog.outputs.len() * 4;
+    prog.native
+        .get(prog, splats, out_bytes >= native::STREAM_BYTES)
 }
 
 /// Runs a native kernel over `len` elements: `views` and `outs` are the
@@ -297,11 +300,41 @@ fn run_native(
             _ => unreachable!("kiln internal error: native kernel on a non-f32 output"),
         }
     }
+    if kernel.streams() {
+        return run_streaming(kernel, args, views, len);
+    }
     // SAFETY: the kernel was compiled for this program and this splat
     // pattern; every pointer covers `len` elements (or is a splat's one
     // value) and outputs are distinct fresh or donated buffers, never an
     // input (a donated input is read from a copy).
     unsafe { kernel.run(args, len) }
+}
+
+/// Runs a kernel's streaming form over the pointers in `args` (as built
+/// by [`run_native`]): the elements before the outputs' next 64-byte
+/// boundary with the plain form, the rest from there with the streaming
+/// one. Outputs that do not share one alignment all take the plain form.
+fn run_streaming(kernel: &NativeKernel, args: &mut [*mut u8], views: &[InView], len: usize) {
+    let skew = |p: &*mut u8| *p as usize % 64;
+    let outs = &args[views.len()..];
+    let first = skew(&outs[0]);
+    if !outs.iter().all(|p| skew(p) == first) {
+        // SAFETY: as in `run_native`.
+        return unsafe { kernel.run(args, len) };
+    }
+    // f32 pointers are 4-byte aligned.
+    let head = ((64 - first) % 64 / 4).min(len);
+    // SAFETY: as in `run_native`, over the first `head` elements.
+    unsafe { kernel.run(args, head) };
+    for (k, p) in args.iter_mut().enumerate() {
+        let splat = matches!(views.get(k), Some(InView::F32(View::Splat(_))));
+        if !splat {
+            *p = p.wrapping_add(4 * head);
+        }
+    }
+    // SAFETY: as in `run_native`, over the other `len - head` elements,
+    // with every output pointer now 64-byte aligned.
+    unsafe { kernel.run_streaming(args, len - head) };
 }
 
 /// Runs a fused elementwise program over inputs of shape `shape` (any

@@ -904,3 +904,104 @@ fn native_clamps_by_splat_bounds_keep_nan_and_signed_zero_semantics() {
         }
     }
 }
+
+/// `len` floats of `buf` starting at the first address `skew * 4` bytes
+/// past a 64-byte boundary.
+fn skewed(buf: &mut [f32], skew: usize, len: usize) -> &mut [f32] {
+    let at = (0..16)
+        .find(|&i| (buf[i..].as_ptr() as usize) % 64 == skew * 4)
+        .expect("f32 buffers are 4-byte aligned");
+    &mut buf[at..at + len]
+}
+
+#[test]
+fn streaming_kernels_match_the_plain_ones_at_every_alignment() {
+    use super::native;
+    use super::tile::{InView, OutSlice, View};
+    if !native::available() {
+        println!("no native code on this CPU: nothing to compare");
+        return;
+    }
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut failures = vec![];
+    let mut streamed = 0;
+    for case in 0..60 {
+        let n_in = 1 + rng.below(3);
+        let n_ops = 1 + rng.below(10);
+        let g = native_graph(&mut rng, n_in, n_ops);
+        let prog = compile(&g);
+        let (Some(plain), Some(streaming)) = (
+            native::compile(&prog, 0, false),
+            native::compile(&prog, 0, true),
+        ) else {
+            continue;
+        };
+        assert!(streaming.streams() && !plain.streams());
+        streamed += 1;
+        let len = [5, 16, 31, 16 * 37 + 5][rng.below(4)];
+        let data: Vec<Vec<f32>> = (0..n_in)
+            .map(|_| (0..len).map(|_| wide_value(&mut rng) as f32).collect())
+            .collect();
+        let views: Vec<InView> = data.iter().map(|d| InView::F32(View::Slice(d))).collect();
+        let n_out = prog.outputs.len();
+        // Every shared skew, and outputs skewed apart (the plain form then).
+        let mut skews: Vec<Vec<usize>> = (0..16).map(|s| vec![s; n_out]).collect();
+        skews.push((0..n_out).map(|o| 3 * o + 1).collect());
+        for skew in skews {
+            let run = |kernel: &native::NativeKernel| {
+                let mut bufs = vec![vec![0f32; len + 16]; n_out];
+                let mut outs: Vec<OutSlice> = bufs
+                    .iter_mut()
+                    .zip(&skew)
+                    .map(|(b, &s)| OutSlice::F32(skewed(b, s, len)))
+                    .collect();
+                super::run_native(kernel, &views, &mut outs, len, &mut vec![]);
+                drop(outs);
+                bufs.into_iter()
+                    .zip(&skew)
+                    .map(|(mut b, &s)| skewed(&mut b, s, len).to_vec())
+                    .collect::<Vec<_>>()
+            };
+            let (want, got) = (run(&plain), run(&streaming));
+            for (o, (w, g)) in want.iter().zip(&got).enumerate() {
+                let same =
+                    |(a, b): (&f32, &f32)| a.to_bits() == b.to_bits() || a.is_nan() && b.is_nan();
+                if let Some(i) = w.iter().zip(g).position(|p| !same(p)) {
+                    failures.push(format!(
+                        "case {case} output {o} skews {skew:?} len {len}: element {i}: {} vs {}\n{prog}",
+                        g[i], w[i]
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        streamed >= 50,
+        "only {streamed} programs had streaming kernels"
+    );
+    assert_no_failures(&failures);
+}
+
+/// A call big enough to stream goes through the streaming kernels and
+/// agrees with the interpreter.
+#[test]
+fn selu_over_streaming_sizes_matches_the_interpreter() {
+    use super::native;
+    let n = native::STREAM_BYTES / 4 + 77;
+    let prog = compile(&selu_graph());
+    let mut rng = Rng(7);
+    let splat = |v: f32| Array::from_vec(vec![v], vec![]).broadcast_to(&[n]);
+    let x: Vec<f32> = (0..n).map(|_| wide_value(&mut rng) as f32).collect();
+    let inputs = vec![
+        Array::from_vec(x, vec![n]),
+        splat(0.0),
+        splat(1.673_263_2),
+        splat(1.050_701),
+    ];
+    let want = native::with_native(false, || run_elementwise(&prog, &[n], inputs.clone(), None));
+    let got = run_elementwise(&prog, &[n], inputs, None);
+    compare("selu", &got[0], &want[0], 0.0).unwrap();
+    if native::available() {
+        assert_eq!(prog.native.keys(), vec![(0b1110, true)], "{prog}");
+    }
+}

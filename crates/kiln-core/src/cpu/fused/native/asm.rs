@@ -59,6 +59,7 @@ const fn op(map: u8, pp: u8, code: u8) -> Op {
 pub const VMOVUPS_LOAD: Op = op(1, 0, 0x10);
 pub const VMOVUPS_STORE: Op = op(1, 0, 0x11);
 pub const VMOVAPS: Op = op(1, 0, 0x28);
+pub const VMOVNTPS: Op = op(1, 0, 0x2B);
 pub const VSQRTPS: Op = op(1, 0, 0x51);
 pub const VADDPS: Op = op(1, 0, 0x58);
 pub const VMULPS: Op = op(1, 0, 0x59);
@@ -70,16 +71,11 @@ pub const VCMPPS: Op = op(1, 0, 0xC2);
 pub const VPANDD: Op = op(1, 1, 0xDB);
 pub const VPXORD: Op = op(1, 1, 0xEF);
 pub const VPORD: Op = op(1, 1, 0xEB);
-pub const VPADDD: Op = op(1, 1, 0xFE);
-pub const VPSUBD: Op = op(1, 1, 0xFA);
-/// Shift by an immediate: the destination is in `vvvv`, the ModRM reg
-/// field holds the extension (`/6` left, `/4` arithmetic right).
-pub const VPSHIFTD_IMM: Op = op(1, 1, 0x72);
 pub const VBROADCASTSS: Op = Op {
     scalar: true,
     ..op(2, 1, 0x18)
 };
-pub const VPMINSD: Op = op(2, 1, 0x39);
+pub const VSCALEFPS: Op = op(2, 1, 0x2C);
 pub const VBLENDMPS: Op = op(2, 1, 0x65);
 pub const VFMADD213PS: Op = op(2, 1, 0xA8);
 pub const VFNMADD231PS: Op = op(2, 1, 0xBC);
@@ -198,6 +194,36 @@ impl Asm {
         self.evex(VMOVUPS_LOAD, dst, 0, Rm::Mem(mem), mask, mask != 0, None);
     }
 
+    /// `prefetcht0 [base + index + disp]`: asks for the cache line there
+    /// (never faults, whatever the address).
+    pub fn prefetch(&mut self, base: u8, index: u8, disp: i32) {
+        assert!(index != 4, "unsupported index register");
+        let rex = 0x40 | ((index >> 3) << 1) | (base >> 3);
+        if rex != 0x40 {
+            self.bytes(&[rex]);
+        }
+        self.bytes(&[
+            0x0F,
+            0x18,
+            0x80 | (1 << 3) | 0b100,
+            ((index & 7) << 3) | (base & 7),
+        ]);
+        self.bytes(&disp.to_le_bytes());
+    }
+
+    /// `[mem] = src` with a non-temporal hint (the line goes to memory
+    /// without being read into the cache first). `mem` must be 64-byte
+    /// aligned; the stores are ordered only by a later [`Asm::sfence`].
+    pub fn store_streaming(&mut self, mem: Mem, src: u8) {
+        self.evex(VMOVNTPS, src, 0, Rm::Mem(mem), 0, false, None);
+    }
+
+    /// `sfence`: earlier non-temporal stores become visible before any
+    /// later store.
+    pub fn sfence(&mut self) {
+        self.bytes(&[0x0F, 0xAE, 0xF8]);
+    }
+
     /// `[mem] = src`, only the lanes of `mask` when it is not `k0`.
     pub fn store(&mut self, mem: Mem, src: u8, mask: u8) {
         self.evex(VMOVUPS_STORE, src, 0, Rm::Mem(mem), mask, false, None);
@@ -216,16 +242,6 @@ impl Asm {
     /// `dst = k ? b : a`.
     pub fn blend(&mut self, dst: u8, k: u8, a: u8, b: u8) {
         self.evex(VBLENDMPS, dst, a, Rm::Zmm(b), k, false, None);
-    }
-
-    /// `dst = src << n` (32-bit lanes).
-    pub fn shl(&mut self, dst: u8, src: u8, n: u8) {
-        self.evex(VPSHIFTD_IMM, 6, dst, Rm::Zmm(src), 0, false, Some(n));
-    }
-
-    /// `dst = src >> n` (32-bit lanes, arithmetic).
-    pub fn sar(&mut self, dst: u8, src: u8, n: u8) {
-        self.evex(VPSHIFTD_IMM, 4, dst, Rm::Zmm(src), 0, false, Some(n));
     }
 
     /// `mov r, [rdi + 8 * slot]`: pointer `slot` of the argument table.
@@ -340,16 +356,6 @@ mod tests {
                 vec![0x62, 0x82, 0x3d, 0x42, 0x65, 0xc7],
             ),
             (
-                "vpslld zmm19, zmm28, 23",
-                Box::new(|a| a.shl(19, 28, 23)),
-                vec![0x62, 0x91, 0x65, 0x40, 0x72, 0xf4, 0x17],
-            ),
-            (
-                "vpsrad zmm5, zmm21, 1",
-                Box::new(|a| a.sar(5, 21, 1)),
-                vec![0x62, 0xb1, 0x55, 0x48, 0x72, 0xe5, 0x01],
-            ),
-            (
                 "vmovups [r11+rax]{k1}, zmm22",
                 Box::new(move |a| a.store(at, 22, 1)),
                 vec![0x62, 0xc1, 0x7c, 0x49, 0x11, 0x34, 0x03],
@@ -364,6 +370,33 @@ mod tests {
                 Box::new(|a| a.v3(VFNMADD231PS, 26, 17, Rm::Zmm(9))),
                 vec![0x62, 0x42, 0x75, 0x40, 0xbc, 0xd1],
             ),
+            (
+                "vscalefps zmm3, zmm18, zmm30",
+                Box::new(|a| a.v3(VSCALEFPS, 3, 18, Rm::Zmm(30))),
+                vec![0x62, 0x92, 0x6d, 0x40, 0x2c, 0xde],
+            ),
+            (
+                "vmovntps [r9+rax], zmm19",
+                Box::new(|a| {
+                    let m = Mem::BaseIndex {
+                        base: 9,
+                        index: RAX,
+                    };
+                    a.store_streaming(m, 19)
+                }),
+                vec![0x62, 0xc1, 0x7c, 0x48, 0x2b, 0x1c, 0x01],
+            ),
+            (
+                "prefetcht0 [r8+rax+0x800]",
+                Box::new(|a| a.prefetch(8, RAX, 0x800)),
+                vec![0x41, 0x0f, 0x18, 0x8c, 0x00, 0x00, 0x08, 0, 0],
+            ),
+            (
+                "prefetcht0 [r11+rax-4]",
+                Box::new(|a| a.prefetch(R11, RAX, -4)),
+                vec![0x41, 0x0f, 0x18, 0x8c, 0x03, 0xfc, 0xff, 0xff, 0xff],
+            ),
+            ("sfence", Box::new(|a| a.sfence()), vec![0x0f, 0xae, 0xf8]),
             (
                 "mov r11, [rdi+24]",
                 Box::new(|a| a.load_ptr(R11, 3)),

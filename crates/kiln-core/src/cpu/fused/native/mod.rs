@@ -10,6 +10,8 @@
 //! Code is generated per program and per set of splat inputs (a constant
 //! is broadcast once per call instead of loaded per vector), on first use,
 //! in microseconds; no compiler runs. `KILN_NATIVE=0` turns it off.
+//! Calls that write [`STREAM_BYTES`] or more use a second form of the
+//! kernel with non-temporal stores (`compile(.., stream: true)`).
 
 mod asm;
 mod emit;

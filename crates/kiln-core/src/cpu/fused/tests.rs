@@ -963,14 +963,11 @@ fn streaming_kernels_match_the_plain_ones_at_every_alignment() {
                     .collect::<Vec<_>>()
             };
             let (want, got) = (run(&plain), run(&streaming));
-            for (o, (w, g)) in want.iter().zip(&got).enumerate() {
-                let same =
-                    |(a, b): (&f32, &f32)| a.to_bits() == b.to_bits() || a.is_nan() && b.is_nan();
-                if let Some(i) = w.iter().zip(g).position(|p| !same(p)) {
-                    failures.push(format!(
-                        "case {case} output {o} skews {skew:?} len {len}: element {i}: {} vs {}\n{prog}",
-                        g[i], w[i]
-                    ));
+            for (o, (w, g)) in want.into_iter().zip(got).enumerate() {
+                let what = format!("case {case} output {o} skews {skew:?} len {len}");
+                let (w, g) = (Array::from_vec(w, vec![len]), Array::from_vec(g, vec![len]));
+                if let Err(e) = compare(&what, &g, &w, 0.0) {
+                    failures.push(format!("{e}\n{prog}"));
                 }
             }
         }

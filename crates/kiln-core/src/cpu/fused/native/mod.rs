@@ -28,7 +28,8 @@ pub const MAX_INPUTS: usize = 64;
 /// Calls whose outputs total at least this many bytes write them with
 /// non-temporal stores: far more than the caches hold, so the next reader
 /// finds them in memory either way, and the stores skip reading each
-/// line into the cache first (SELU over 16M f32: 2.0x faster here).
+/// line into the cache first (SELU over 16M f32, inputs already
+/// prefetched: 4.6-5.5 ms with plain stores, 3.5-3.8 ms streaming).
 pub const STREAM_BYTES: usize = 16 << 20;
 
 /// A fused kernel compiled to machine code, and for large calls the same

@@ -1,8 +1,8 @@
 //! Differential tests: randomly generated programs (elementwise chains,
-//! broadcasting, reductions, views, matmul, softmax, casts) give the same
-//! results jitted as eager, with every pass switched on, each one switched
-//! off in turn, and all off; and eager code gives the same results with
-//! fusion on as op by op.
+//! broadcasting, reductions, views, matmul and transposed matmul, softmax,
+//! casts) give the same results jitted as eager, with every pass switched
+//! on, each one switched off in turn, and all off; and eager code gives the
+//! same results with fusion on as op by op.
 
 use kiln_core::eval::with_fusion;
 use kiln_core::jit::{jit, Passes};
@@ -94,10 +94,12 @@ fn apply(pool: &[Tensor], w: &Tensor, step: &Step) -> Tensor {
         }
         Step::Matmul(i) => {
             let x = a(i);
-            if x.shape() == [4, 6] {
-                x.matmul(w)
-            } else {
-                x + 1.0
+            match x.shape() {
+                [4, 6] if i % 2 == 0 => x.matmul(w),
+                // A transposed product, as backward passes make them
+                // (the input's pool index picks which).
+                [4, 6] => w.matmul(&x.permute(&[1, 0])).permute(&[1, 0]),
+                _ => x + 1.0,
             }
         }
         Step::Cast(i) => a(i).astype(DType::F64).exp().astype(DType::F32) * 0.1,

@@ -1,7 +1,8 @@
 //! Optimization passes over an [`Ir`], each simple and linear: dead-code
 //! elimination ([`dce`]), common-subexpression elimination by hash-consing
 //! ([`cse`]), size-capped constant folding ([`fold`]) and exact algebraic
-//! simplification ([`simplify`]). [`optimize`] runs them in order as the
+//! simplification ([`simplify`], which includes rewriting transposed
+//! products, [`transpose`]). [`optimize`] runs them in order as the
 //! [`Passes`] switches say; with `KILN_JIT_DUMP=1` the program is printed
 //! after every pass.
 
@@ -9,6 +10,7 @@ pub mod cse;
 pub mod dce;
 pub mod fold;
 pub mod simplify;
+pub mod transpose;
 
 use crate::ir::{Ir, Var};
 
@@ -22,7 +24,8 @@ pub struct Passes {
     pub cse: bool,
     /// Evaluate equations on constants at compile time (small results).
     pub fold: bool,
-    /// Exact rewrites (`x * 1 -> x`, `reshape(reshape(x)) -> reshape(x)`, ...).
+    /// Exact rewrites (`x * 1 -> x`, `reshape(reshape(x)) -> reshape(x)`,
+    /// `permute(matmul(a, b)) -> matmul(permute(b), permute(a))`, ...).
     pub simplify: bool,
     /// Fuse elementwise chains and reductions into kernels.
     pub fuse: bool,

@@ -4,7 +4,8 @@
 //! `x + 0`: `-0 + 0` is `+0`); `neg(neg(x))`, `select(c, x, x)` and
 //! widening round trips (`f32 -> f64 -> f32`) are `x`; reshapes, permutes
 //! and broadcasts that change nothing disappear and chains of them become
-//! one.
+//! one. Last, transposed f32 products `permute(matmul(a, b))` become
+//! `matmul(permute(b), permute(a))` ([`super::transpose`]).
 
 use super::substitute;
 use crate::dtype::DType;
@@ -56,7 +57,7 @@ pub fn simplify(mut ir: Ir) -> Ir {
         producer[out] = Some(i);
     }
     substitute(&mut ir, &alias);
-    ir
+    super::transpose::transpose_products(ir)
 }
 
 enum Rewrite {

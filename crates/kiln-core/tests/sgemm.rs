@@ -256,6 +256,47 @@ fn column_contiguous_b_packs_exactly() {
     }
 }
 
+/// Narrow products (a 10-class output layer) run as `(BᵀAᵀ)ᵀ`: bit for
+/// bit what the unswapped product gives, for f32 on every kernel and
+/// thread count, and for bf16 where the CPU has it.
+#[test]
+fn narrow_products_swap_exactly() {
+    let mut rng = Rng(13);
+    for &(m, k, n) in &[(64, 256, 10), (512, 256, 10), (37, 600, 3), (9, 5, 1), (100, 19, 7)] {
+        for (la, lb) in [
+            (Layout::RowMajor, Layout::ColMajor),
+            (Layout::PaddedCol, Layout::RowMajor),
+        ] {
+            let a = make(&mut rng, m, k, la);
+            let b = make(&mut rng, k, n, lb);
+            for kernel in [Kernel::Auto, Kernel::Avx2, Kernel::Scalar] {
+                for threads in [1, 2] {
+                    let run = |swap_narrow: bool| {
+                        let cfg = Config {
+                            kernel,
+                            threads,
+                            swap_narrow,
+                            ..Config::default()
+                        };
+                        let mut c = vec![f32::NAN; m * n];
+                        sgemm_with(&cfg, m, n, k, op(&a.buf, &a), op(&b.buf, &b), &mut c);
+                        let mut h = vec![f32::NAN; m * n];
+                        let (ha, hb) = (to_bf16(&a).0, to_bf16(&b).0);
+                        let bf16 = bf16gemm_with(&cfg, m, n, k, op(&ha, &a), op(&hb, &b), &mut h);
+                        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                        (bits(&c), bf16.then(|| bits(&h)))
+                    };
+                    let what = format!("{m}x{k}x{n} {la:?} {lb:?} {kernel:?} threads={threads}");
+                    assert_eq!(run(true), run(false), "{what}");
+                }
+            }
+            let mut c = vec![f32::NAN; m * n];
+            sgemm(m, n, k, op(&a.buf, &a), op(&b.buf, &b), &mut c);
+            assert_product(&c, m, n, k, &a, &b, "narrow");
+        }
+    }
+}
+
 #[test]
 fn k_zero_and_empty() {
     let mut c = vec![5.0f32; 12];

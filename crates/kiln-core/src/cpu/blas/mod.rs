@@ -95,6 +95,11 @@ pub struct Config {
     /// Forces the unit grid (rows x cols of units) when threaded.
     #[doc(hidden)]
     pub grid: Option<(usize, usize)>,
+    /// Computes narrow products (`n` well under the tile width) as
+    /// `(BᵀAᵀ)ᵀ` when that pads less ([`swap_pays`]); off only to test
+    /// that both orientations agree.
+    #[doc(hidden)]
+    pub swap_narrow: bool,
 }
 
 impl Default for Config {
@@ -105,6 +110,7 @@ impl Default for Config {
             threads: 0,
             par_threshold_flops: 1 << 20,
             grid: None,
+            swap_narrow: true,
         }
     }
 }
@@ -125,6 +131,15 @@ impl<'a, T> Operand<'a, T> {
     /// stride `cs`.
     pub fn new(data: &'a [T], off: usize, rs: isize, cs: isize) -> Self {
         Operand { data, off, rs, cs }
+    }
+
+    /// The transposed view of the same elements.
+    pub fn transposed(self) -> Self {
+        Operand {
+            rs: self.cs,
+            cs: self.rs,
+            ..self
+        }
     }
 }
 
@@ -211,6 +226,20 @@ fn drive<T: Copy + Sync>(
     }
     if k == 0 {
         c.fill(0.0);
+        return;
+    }
+    if cfg.swap_narrow && swap_pays(m, n, arch.nr) {
+        // C = (BᵀAᵀ)ᵀ: the same fused multiply-adds over k in the same
+        // order for every element (k blocks depend on k alone), so the
+        // same bits, with less of each register tile wasted on padding.
+        let mut ct = crate::pool::take::<f32>(mn);
+        drive(cfg, arch, n, m, k, b.transposed(), a.transposed(), &mut ct);
+        for (i, row) in c.chunks_exact_mut(n).enumerate() {
+            for (j, v) in row.iter_mut().enumerate() {
+                *v = ct[j * m + i];
+            }
+        }
+        crate::pool::give(ct);
         return;
     }
     let blk = sanitize(cfg.blocking, arch);
@@ -405,6 +434,16 @@ fn choose_grid<T>(
         }
     }
     best.0
+}
+
+/// True if an `m x n` product pads its register tiles (MR rows by `nr`
+/// columns) by a third more than the `n x m` product would: narrow
+/// results like a 10-class output layer (`n = 10` fills 10 of 32 columns;
+/// as `10 x m` it fills 10 of 12 rows). Strict, so a swapped product never
+/// swaps back.
+fn swap_pays(m: usize, n: usize, nr: usize) -> bool {
+    let padded = |rows: usize, cols: usize| rows.next_multiple_of(MR) * cols.next_multiple_of(nr);
+    4 * padded(n, m) < 3 * padded(m, n)
 }
 
 /// Block sizes: `len` split into `ceil(len/max)` pieces of equal size,

@@ -250,7 +250,11 @@ fn column_contiguous_b_packs_exactly() {
                     sgemm_with(&cfg, m, n, k, op(&a.buf, &a), op(&b.buf, b), &mut c);
                     c.iter().map(|v| v.to_bits()).collect::<Vec<u32>>()
                 };
-                assert_eq!(run(&b), run(&dense), "{m}x{k}x{n} {layout:?} threads={threads}");
+                assert_eq!(
+                    run(&b),
+                    run(&dense),
+                    "{m}x{k}x{n} {layout:?} threads={threads}"
+                );
             }
         }
     }
@@ -262,7 +266,13 @@ fn column_contiguous_b_packs_exactly() {
 #[test]
 fn narrow_products_swap_exactly() {
     let mut rng = Rng(13);
-    for &(m, k, n) in &[(64, 256, 10), (512, 256, 10), (37, 600, 3), (9, 5, 1), (100, 19, 7)] {
+    for &(m, k, n) in &[
+        (64, 256, 10),
+        (512, 256, 10),
+        (37, 600, 3),
+        (9, 5, 1),
+        (100, 19, 7),
+    ] {
         for (la, lb) in [
             (Layout::RowMajor, Layout::ColMajor),
             (Layout::PaddedCol, Layout::RowMajor),

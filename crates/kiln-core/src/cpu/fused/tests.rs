@@ -821,6 +821,48 @@ fn native_kernels_match_the_interpreter_bitwise() {
     assert_no_failures(&failures);
 }
 
+/// Native kernels over 2-D walks whose inputs repeat one value along each
+/// row (a row statistic broadcast over the row, as in a softmax gradient)
+/// run tile by tile on direct pointers; with and without the first input
+/// donated, rows shorter and longer than a tile, and ranges split across
+/// threads mid-row: bitwise the interpreter's and op by op's results.
+#[test]
+fn native_kernels_over_row_broadcasts_match_the_interpreter_bitwise() {
+    use super::native;
+    let mut rng = Rng(0x5DEE_CE66_D1CE_4E5B);
+    let mut failures = vec![];
+    for case in 0..120 {
+        let s: &[usize] = [&[512, 10][..], &[3, 2049], &[70, 17], &[5000, 20]][case % 4];
+        let n_ops = 1 + rng.below(8);
+        let g = native_graph(&mut rng, 3, n_ops);
+        let mut inputs: Vec<Array> = (0..3)
+            .map(|_| input_of(&mut rng, s, DType::F32, wide_value))
+            .collect();
+        let column = input_of(&mut rng, &[s[0], 1], DType::F32, wide_value);
+        inputs[1 + rng.below(2)] = column.broadcast_to(s);
+        let prog = compile(&g);
+        let donate = (case % 2 == 0).then_some((0, 0));
+        let fresh = |a: &[Array]| -> Vec<Array> {
+            // A donated buffer must be held by no one else.
+            let mut v = a.to_vec();
+            v[0] = Array::from_vec(a[0].to_vec::<f32>(), s.to_vec());
+            v
+        };
+        let want = native::with_native(false, || run_elementwise(&prog, s, fresh(&inputs), donate));
+        let got = run_elementwise(&prog, s, fresh(&inputs), donate);
+        let reference = op_by_op(&g, s, &inputs);
+        for (k, ((a, b), c)) in got.iter().zip(&want).zip(&reference).enumerate() {
+            let what = format!("case {case} output {k} over {s:?} donate {donate:?}");
+            for e in [compare(&what, a, b, 0.0), compare(&what, a, c, 0.0)] {
+                if let Err(e) = e {
+                    failures.push(format!("{e}\n{prog}"));
+                }
+            }
+        }
+    }
+    assert_no_failures(&failures);
+}
+
 #[test]
 fn selu_is_native_and_unsupported_ops_stay_on_the_interpreter() {
     use super::native;

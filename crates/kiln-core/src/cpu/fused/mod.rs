@@ -274,7 +274,11 @@ fn run_native_tiles(
         .iter_mut()
         .map(|o| match o {
             OutSlice::F32(s) => {
-                assert_eq!(s.len(), end - start, "kiln internal error: fused output length");
+                assert_eq!(
+                    s.len(),
+                    end - start,
+                    "kiln internal error: fused output length"
+                );
                 s.as_mut_ptr()
             }
             _ => unreachable!("kiln internal error: native kernel on a non-f32 output"),

@@ -214,12 +214,12 @@ fn clip_grad_norm_scales() {
     a.set_grad(Some(t(&[3.0], &[1])));
     b.set_grad(Some(t(&[4.0], &[1])));
     let n = clip_grad_norm(&[a.clone(), b.clone()], 1.0).unwrap();
-    assert_close(&[n], &[5.0], 1e-9);
+    assert_close(&[n.item_f64().unwrap()], &[5.0], 1e-9);
     assert_close(&vals(&a.grad().unwrap()), &[0.6], 1e-5);
     assert_close(&vals(&b.grad().unwrap()), &[0.8], 1e-5);
     // Below the threshold nothing changes.
     let n = clip_grad_norm(&[a.clone(), b.clone()], 10.0).unwrap();
-    assert_close(&[n], &[1.0], 1e-5);
+    assert_close(&[n.item_f64().unwrap()], &[1.0], 1e-5);
     assert_close(&vals(&a.grad().unwrap()), &[0.6], 1e-5);
     clip_grad_value(std::slice::from_ref(&b), 0.5).unwrap();
     assert_close(&vals(&b.grad().unwrap()), &[0.5], 1e-6);

@@ -80,6 +80,44 @@ fn jitted_adam_step_equals_eager_step() {
     assert_eq!(step.stats().traces, 1);
 }
 
+/// Gradient clipping inside a jitted step: no value is read while
+/// tracing, the norm comes back as a result, and parameters and norms
+/// match the eager step, whether the norm is clipped (max 0.05) or not
+/// (max 1e3).
+#[test]
+fn jitted_step_with_gradient_clipping_equals_eager_step() {
+    use kiln::nn::optim::clip_grad_norm;
+    for max_norm in [0.05, 1e3] {
+        let eager = mlp(2);
+        let mut eager_opt = Sgd::new(eager.parameters(), 0.1);
+        let model = mlp(2);
+        let opt = RefCell::new(Sgd::new(model.parameters(), 0.1));
+        let step = jit(|(x, y): &(Tensor, Tensor)| -> kiln::Result<Tensor> {
+            let loss = cross_entropy(&model.forward(x), y);
+            loss.backward()?;
+            let norm = clip_grad_norm(&model.parameters(), max_norm)?;
+            let mut opt = opt.borrow_mut();
+            opt.step()?;
+            opt.zero_grad();
+            Ok(norm)
+        });
+        for i in 0..4 {
+            let (x, y) = batch(i);
+            let le = cross_entropy(&eager.forward(&x), &y);
+            le.backward().unwrap();
+            let ne = clip_grad_norm(&eager.parameters(), max_norm).unwrap();
+            eager_opt.step().unwrap();
+            eager_opt.zero_grad();
+            let nj = step.call(&(x, y)).unwrap();
+            let (a, b) = (ne.item_f64().unwrap(), nj.item_f64().unwrap());
+            assert!((a - b).abs() <= 1e-9 * a, "step {i}: norm {a} vs {b}");
+            assert!(max_norm > 1.0 || a > max_norm, "the clipped case clips");
+            assert_close(&params(&eager), &params(&model), 1e-6);
+        }
+        assert_eq!(step.stats().traces, 1, "{}", step.stats());
+    }
+}
+
 #[test]
 fn gradients_left_by_a_jitted_step_accumulate_like_eager() {
     // No zero_grad inside: the second call sees gradients from the first

@@ -186,26 +186,8 @@ pub(crate) fn run_range(
     scratch.gathered.reserve(inputs.len());
     let Scratch { regs, gathered } = scratch;
     if let Some(kernel) = native {
-        let unit_rows = walk.dims.len() == 1 && walk.strides.iter().all(|s| matches!(s[0], 0 | 1));
-        if unit_rows && donor.is_none() {
-            // One row of unit-stride and repeated inputs: one call for the range.
-            let mut views = Vec::with_capacity(inputs.len());
-            tile_views(
-                walk,
-                inputs,
-                (0, start, end - start),
-                gathered,
-                None,
-                &mut views,
-            );
-            run_native(kernel, &views, outs, end - start, &mut vec![]);
-            return;
-        }
-    }
-    if let Some(kernel) = native {
         let last = walk.dims.len() - 1;
-        let row_steps = walk.strides.iter().all(|s| matches!(s[last], 0 | 1));
-        if row_steps && !kernel.streams() {
+        if walk.strides.iter().all(|s| matches!(s[last], 0 | 1)) {
             return run_native_tiles(kernel, walk, inputs, start, end, outs, donor);
         }
     }
@@ -247,14 +229,15 @@ pub(crate) fn run_range(
     });
 }
 
-/// Runs a native kernel tile by tile over positions `start..end` of a
-/// walk whose every input is unit-stride or one repeated value along the
-/// row (e.g. a softmax gradient reading each row's sum broadcast over
-/// it): pointers straight into the buffers, no views. Rows of 10 elements
-/// cost 86 ns each through the views, most of a [512, 10] kernel's time.
-/// The donated input (the `None` one, whose buffer output `donor` took) is
-/// read from a copy of the tile, since the kernel may store an output
-/// before it loads every input.
+/// Runs a native kernel over positions `start..end` of a walk whose every
+/// input is unit-stride or one repeated value along the row (e.g. a
+/// softmax gradient reading each row's sum broadcast over it), on
+/// pointers straight into the buffers, no views: one call for the whole
+/// range when the walk is one row and nothing is donated, else one per
+/// tile. Rows of 10 elements cost 86 ns each through the views, most of a
+/// [512, 10] kernel's time. The donated input (the `None` one, whose
+/// buffer output `donor` took) is read from a copy of the tile, since the
+/// kernel may store an output before it loads every input.
 fn run_native_tiles(
     kernel: &NativeKernel,
     walk: &Walk,
@@ -284,8 +267,9 @@ fn run_native_tiles(
             _ => unreachable!("kiln internal error: native kernel on a non-f32 output"),
         })
         .collect();
+    let splat: Vec<bool> = walk.strides.iter().map(|s| s[last] == 0).collect();
     let mut args: Vec<*mut u8> = Vec::with_capacity(srcs.len() + dsts.len());
-    walk.for_each_tile(start, end, |row, col, len| {
+    let mut call = |row: usize, col: usize, len: usize| {
         args.clear();
         let at = row * walk.row_len() + col - start;
         for (k, src) in srcs.iter().enumerate() {
@@ -314,8 +298,16 @@ fn run_native_tiles(
         // `len` elements (checked above), each output `len` elements of
         // its fresh or donated buffer (`at + len <= end - start`), never
         // an input (a donated input is read from its copy).
-        unsafe { kernel.run(&args, len) };
-    });
+        match kernel.streams() {
+            true => run_streaming(kernel, &mut args, &splat, len),
+            false => unsafe { kernel.run(&args, len) },
+        }
+    };
+    if walk.dims.len() == 1 && donor.is_none() {
+        call(0, start, end - start);
+    } else {
+        walk.for_each_tile(start, end, call);
+    }
 }
 
 /// The native kernel of `prog` for this walk's splat inputs (inputs that
@@ -379,7 +371,11 @@ fn run_native(
         }
     }
     if kernel.streams() {
-        return run_streaming(kernel, args, views, len);
+        let splat: Vec<bool> = views
+            .iter()
+            .map(|v| matches!(v, InView::F32(View::Splat(_))))
+            .collect();
+        return run_streaming(kernel, args, &splat, len);
     }
     // SAFETY: the kernel was compiled for this program and this splat
     // pattern; every pointer covers `len` elements (or is a splat's one
@@ -388,13 +384,14 @@ fn run_native(
     unsafe { kernel.run(args, len) }
 }
 
-/// Runs a kernel's streaming form over the pointers in `args` (as built
-/// by [`run_native`]): the elements before the outputs' next 64-byte
-/// boundary with the plain form, the rest from there with the streaming
-/// one. Outputs that do not share one alignment all take the plain form.
-fn run_streaming(kernel: &NativeKernel, args: &mut [*mut u8], views: &[InView], len: usize) {
+/// Runs a kernel's streaming form over the pointers in `args` (inputs,
+/// of which `splat[k]` are one repeated value, then outputs): the
+/// elements before the outputs' next 64-byte boundary with the plain
+/// form, the rest from there with the streaming one. Outputs that do not
+/// share one alignment all take the plain form.
+fn run_streaming(kernel: &NativeKernel, args: &mut [*mut u8], splat: &[bool], len: usize) {
     let skew = |p: &*mut u8| *p as usize % 64;
-    let outs = &args[views.len()..];
+    let outs = &args[splat.len()..];
     let first = skew(&outs[0]);
     if !outs.iter().all(|p| skew(p) == first) {
         // SAFETY: as in `run_native`.
@@ -405,8 +402,7 @@ fn run_streaming(kernel: &NativeKernel, args: &mut [*mut u8], views: &[InView], 
     // SAFETY: as in `run_native`, over the first `head` elements.
     unsafe { kernel.run(args, head) };
     for (k, p) in args.iter_mut().enumerate() {
-        let splat = matches!(views.get(k), Some(InView::F32(View::Splat(_))));
-        if !splat {
+        if !splat.get(k).copied().unwrap_or(false) {
             *p = p.wrapping_add(4 * head);
         }
     }

@@ -5,6 +5,7 @@
 
 use super::scalar::{FloatCompute, Num, Ordered};
 use super::simd;
+use super::workers;
 use crate::array::Array;
 use crate::buffer::BufferElement;
 use crate::dtype::{DType, Element};
@@ -53,8 +54,11 @@ fn split3(a: &Array, axes: &[usize]) -> Option<(usize, usize, usize)> {
 
 /// Elements per parallel task in the reductions.
 const TASK: usize = 1 << 15;
-/// Output columns per task when reducing over a leading axis.
-const COLS: usize = 512;
+/// The widest column block of a column reduction (8 KiB of f32
+/// accumulators, which stay in L1).
+const COLS: usize = 2048;
+/// The narrowest column block of a column reduction.
+const MIN_COLS: usize = 256;
 
 /// Reduces contiguous `x` laid out as `[outer, red, inner]` over `red`:
 /// `step` folds an element into an accumulator, `merge` joins two
@@ -107,33 +111,69 @@ where
             run((x, &mut out[..]));
         }
     } else {
-        // Column blocks: accumulate `red` rows of `cols` values each.
-        let column_block = |o: usize, j0: usize, dst: &mut [U]| {
-            let mut acc = vec![init; dst.len()];
-            let base = o * red * inner + j0;
-            for r in 0..red {
-                let row = &x[base + r * inner..base + r * inner + dst.len()];
-                simd::update_slice(&mut acc, row, &step);
-            }
-            for (d, a) in dst.iter_mut().zip(acc) {
-                *d = finish(a);
-            }
-        };
-        if parallel {
-            out.par_chunks_mut(inner).enumerate().for_each(|(o, orow)| {
-                orow.par_chunks_mut(COLS)
-                    .enumerate()
-                    .for_each(|(c, dst)| column_block(o, c * COLS, dst))
-            });
-        } else {
-            for (o, orow) in out.chunks_mut(inner).enumerate() {
-                for (c, dst) in orow.chunks_mut(COLS).enumerate() {
-                    column_block(o, c * COLS, dst);
-                }
-            }
-        }
+        column_fold(
+            x,
+            (outer, red, inner),
+            &mut out,
+            init,
+            &step,
+            &finish,
+            parallel,
+        );
     }
     out
+}
+
+/// The column case of [`fold_reduce`] (`inner > 1`): each task folds all
+/// `red` rows of a block of columns, row after row, into a vector of
+/// accumulators (so each column sums in index order, whatever the block
+/// width or thread count). Blocks are as wide as [`COLS`] allows while
+/// still giving every thread one: each task then reads long contiguous
+/// runs of every row.
+fn column_fold<T, A, U>(
+    x: &[T],
+    (outer, red, inner): (usize, usize, usize),
+    out: &mut [U],
+    init: A,
+    step: &(impl Fn(A, T) -> A + Sync),
+    finish: &(impl Fn(A) -> U + Sync),
+    parallel: bool,
+) where
+    T: BufferElement,
+    A: Copy + Send + Sync,
+    U: BufferElement,
+{
+    let threads = if parallel { workers::threads() } else { 1 };
+    let blocks_per_row = threads.div_ceil(outer);
+    let width = inner
+        .div_ceil(blocks_per_row)
+        .next_multiple_of(64)
+        .clamp(MIN_COLS, COLS);
+    let column_block = |o: usize, j0: usize, dst: &mut [U]| {
+        let mut acc = vec![init; dst.len()];
+        let start = o * red * inner + j0;
+        let end = start + (red - 1) * inner + dst.len();
+        simd::update_rows(&mut acc, &x[start..end], inner, red, step);
+        for (d, a) in dst.iter_mut().zip(acc) {
+            *d = finish(a);
+        }
+    };
+    let blocks: Vec<(usize, usize, &mut [U])> = out
+        .chunks_mut(inner)
+        .enumerate()
+        .flat_map(|(o, row)| {
+            row.chunks_mut(width)
+                .enumerate()
+                .map(move |(c, dst)| (o, c * width, dst))
+        })
+        .collect();
+    if parallel {
+        workers::par_items(blocks, |_, (o, j0, dst)| column_block(o, j0, dst));
+    } else {
+        blocks
+            .into_iter()
+            .for_each(|(o, j0, dst)| column_block(o, j0, dst));
+    }
 }
 
 /// Reductions over at most this many elements per output (pooling
@@ -381,6 +421,44 @@ pub fn argsort(a: &Array, axis: usize, descending: bool) -> Array {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Column reductions split over threads (in blocks of every width, and
+    /// outer blocks) sum each column in row order, bitwise, and keep NaN.
+    #[test]
+    fn column_sums_fold_each_column_in_row_order() {
+        for (outer, red, inner) in [(1, 70, 4100), (3, 33, 1000), (2, 600, 130), (5, 2, 9000)] {
+            let n = outer * red * inner;
+            assert!(n >= super::super::elementwise::PARALLEL_THRESHOLD);
+            let mut data: Vec<f32> = (0..n)
+                .map(|i| ((i * 7919) % 2003) as f32 * 1.37e-3 - 1.1 + (i % 7) as f32 * 3e5)
+                .collect();
+            data[inner + 5] = f32::NAN;
+            let a = Array::from_vec(data.clone(), vec![outer, red, inner]);
+            let got = reduce(&a, ReduceOp::Sum, &[1], &[outer, 1, inner]).to_vec::<f32>();
+            let max = reduce(&a, ReduceOp::Max, &[1], &[outer, 1, inner]).to_vec::<f32>();
+            for o in 0..outer {
+                for j in 0..inner {
+                    let column = (0..red).map(|r| data[(o * red + r) * inner + j]);
+                    let want = column.clone().fold(0.0f32, |s, x| s + x);
+                    let at = o * inner + j;
+                    assert_eq!(
+                        got[at].to_bits(),
+                        want.to_bits(),
+                        "[{outer}, {red}, {inner}] at ({o}, {j})"
+                    );
+                    let want_max = column.fold(f32::NEG_INFINITY, |m, x| {
+                        if !m.is_nan() && (x > m || x.is_nan()) {
+                            x
+                        } else {
+                            m
+                        }
+                    });
+                    assert_eq!(max[at].to_bits(), want_max.to_bits(), "max at ({o}, {j})");
+                }
+            }
+            assert!(got[5].is_nan() && max[5].is_nan());
+        }
+    }
 
     /// The strided small-window path agrees with the contiguous fold.
     #[test]

@@ -161,6 +161,49 @@ dispatched! {
     }
 }
 
+/// Accumulators [`update_rows`] keeps in registers per strip of columns.
+const ROW_STRIP: usize = 64;
+/// Rows [`update_rows`] folds into a strip before storing it back.
+const ROW_GROUP: usize = 8;
+
+dispatched! {
+    /// `dst[j] = f(..f(f(dst[j], src[j]), src[stride + j]).., src[(rows -
+    /// 1) * stride + j])`: folds `rows` rows of `src` (`stride` apart) into
+    /// `dst`, row after row, like `rows` calls of [`update_slice`] (same
+    /// order, same results), but holding a strip of accumulators in
+    /// registers over a group of rows instead of loading and storing `dst`
+    /// for every row.
+    pub fn update_rows<T, U, F>(dst: &mut [U], src: &[T], stride: usize, rows: usize, f: &F)
+    where [T: Copy, U: Copy, F: Fn(U, T) -> U]
+    {
+        let w = dst.len();
+        let strips = w / ROW_STRIP * ROW_STRIP;
+        let mut r0 = 0;
+        while r0 < rows {
+            let group = ROW_GROUP.min(rows - r0);
+            for j in (0..strips).step_by(ROW_STRIP) {
+                let acc: &mut [U; ROW_STRIP] = (&mut dst[j..j + ROW_STRIP]).try_into().expect("strip");
+                let mut a = *acc;
+                for r in r0..r0 + group {
+                    let row: &[T; ROW_STRIP] =
+                        src[r * stride + j..r * stride + j + ROW_STRIP].try_into().expect("strip");
+                    for i in 0..ROW_STRIP {
+                        a[i] = f(a[i], row[i]);
+                    }
+                }
+                *acc = a;
+            }
+            for r in r0..r0 + group {
+                let row = &src[r * stride + strips..r * stride + w];
+                for (o, &x) in dst[strips..].iter_mut().zip(row) {
+                    *o = f(*o, x);
+                }
+            }
+            r0 += group;
+        }
+    }
+}
+
 dispatched! {
     /// Appends `f(src[start + i*step])` for `i < n` to `out` (a strided
     /// row; `step == 1` is the contiguous loop).
@@ -263,5 +306,30 @@ mod tests {
         let lanes = fold_lanes(&a, 0.0f32, &|s, x| s + x);
         assert_eq!(lanes.iter().sum::<f32>(), 999.0 * 1000.0 / 2.0);
         assert!(level() >= Level::Baseline);
+    }
+
+    /// `update_rows` folds rows in the order repeated `update_slice` calls
+    /// do, bitwise, over strip and group tails.
+    #[test]
+    fn update_rows_equals_row_by_row_updates() {
+        let stride = 300;
+        let src: Vec<f32> = (0..40 * stride)
+            .map(|i| ((i * 7919) % 2003) as f32 * 1.37e-3 - 1.1 + (i % 5) as f32 * 1e6)
+            .collect();
+        let add = |o: f32, x: f32| o + x;
+        for width in [0, 1, 63, 64, 65, 130, 300] {
+            for rows in [1, 7, 8, 9, 17, 40] {
+                let init: Vec<f32> = (0..width).map(|j| j as f32 * 0.25).collect();
+                let mut want = init.clone();
+                for r in 0..rows {
+                    update_slice(&mut want, &src[r * stride..r * stride + width], &add);
+                }
+                let mut got = init;
+                let end = (rows - 1) * stride + width;
+                update_rows(&mut got, &src[..end], stride, rows, &add);
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&got), bits(&want), "width {width}, rows {rows}");
+            }
+        }
     }
 }

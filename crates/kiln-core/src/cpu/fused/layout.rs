@@ -101,6 +101,40 @@ impl Walk {
     }
 }
 
+/// Rows shorter than this are walked several at a time by
+/// [`Walk::for_each_group`]: per-tile overhead over rows of a few elements
+/// (the 2 x 2 windows of a pooling gradient) would otherwise dwarf the
+/// work.
+pub const SHORT_ROW: usize = 64;
+
+impl Walk {
+    /// Like [`for_each_tile`](Walk::for_each_tile), but when rows are
+    /// shorter than [`SHORT_ROW`] a tile may hold several whole rows
+    /// (`col == 0`, `len` a multiple of the row length, at most
+    /// [`TILE`]); [`tile_views`] gathers each input of such a tile row by
+    /// row. Only for the interpreter: a native kernel treats an input
+    /// repeated along the row as one value, which it is not over several
+    /// rows.
+    pub fn for_each_group(&self, start: usize, end: usize, mut f: impl FnMut(usize, usize, usize)) {
+        let row_len = self.row_len();
+        if row_len >= SHORT_ROW {
+            return self.for_each_tile(start, end, f);
+        }
+        let mut pos = start;
+        while pos < end {
+            let (row, col) = (pos / row_len, pos % row_len);
+            let rows = (TILE / row_len).min((end - pos) / row_len);
+            let len = if col == 0 && rows >= 2 {
+                rows * row_len
+            } else {
+                (row_len - col).min(end - pos)
+            };
+            f(row, col, len);
+            pos += len;
+        }
+    }
+}
+
 /// Gather space for inputs that are neither unit-stride nor repeated.
 #[derive(Default)]
 pub struct Gathered {
@@ -151,9 +185,49 @@ fn view_of<'a, T: BufferElement>(
     }
 }
 
+/// The view of `rows` consecutive whole rows of input `k` from row `row`
+/// on, gathered row by row into `scratch`.
+fn rows_view<'a, T: BufferElement>(
+    walk: &Walk,
+    k: usize,
+    src: &'a [T],
+    row: usize,
+    rows: usize,
+    scratch: &'a mut [T],
+) -> View<'a, T> {
+    let (row_len, last) = (walk.row_len(), walk.dims.len() - 1);
+    let (dims, st) = (&walk.dims[..last], &walk.strides[k]);
+    let step = st[last];
+    // Row `row`'s index over the outer dims, then an odometer from there.
+    let mut idx = vec![0usize; last];
+    let mut rest = row;
+    for d in (0..last).rev() {
+        idx[d] = rest % dims[d];
+        rest /= dims[d];
+    }
+    let mut pos = walk.row_offset(k, row);
+    for dst in scratch[..rows * row_len].chunks_exact_mut(row_len) {
+        match step {
+            1 => dst.copy_from_slice(&src[pos as usize..pos as usize + row_len]),
+            _ => gather(src, pos, step, dst),
+        }
+        for d in (0..last).rev() {
+            idx[d] += 1;
+            pos += st[d];
+            if idx[d] < dims[d] {
+                break;
+            }
+            pos -= st[d] * dims[d] as isize;
+            idx[d] = 0;
+        }
+    }
+    View::Slice(&scratch[..rows * row_len])
+}
+
 /// Appends to `views` the input views of one tile: row `row`, columns
-/// `col..col + len` of the walk, for every input; strided inputs are
-/// gathered into `gathered`. The input that is `None` (at most one: a
+/// `col..col + len` of the walk (or, when `len` runs past the row, whole
+/// rows from `row` on: see [`Walk::for_each_group`]), for every input;
+/// strided inputs are gathered into `gathered`. The input that is `None` (at most one: a
 /// donated buffer) is copied from `donor`, this tile's slice of the output
 /// that took its buffer.
 pub fn tile_views<'a>(
@@ -190,9 +264,27 @@ pub fn tile_views<'a>(
                 OutSlice::None => unreachable!("kiln internal error: donor output taken"),
             };
         };
+        let buf = a.buffer();
+        if col + len > walk.row_len() && !walk.scalar[k] {
+            let rows = len / walk.row_len();
+            return match a.dtype() {
+                crate::dtype::DType::F32 => {
+                    let g = g32.next().expect("gather space reserved");
+                    InView::F32(rows_view(walk, k, buf.as_slice::<f32>(), row, rows, g))
+                }
+                crate::dtype::DType::F64 => {
+                    let g = g64.next().expect("gather space reserved");
+                    InView::F64(rows_view(walk, k, buf.as_slice::<f64>(), row, rows, g))
+                }
+                crate::dtype::DType::Bool => {
+                    let g = gb.next().expect("gather space reserved");
+                    InView::Bool(rows_view(walk, k, buf.as_slice::<bool>(), row, rows, g))
+                }
+                d => panic!("kiln internal error: fused input of dtype {d}"),
+            };
+        }
         let step = walk.strides[k][last];
         let pos = walk.row_offset(k, row) + col as isize * step;
-        let buf = a.buffer();
         match a.dtype() {
             crate::dtype::DType::F32 => InView::F32(view_of(
                 buf.as_slice::<f32>(),

@@ -195,7 +195,11 @@ pub(crate) fn run_range(
     let mut views_store: Vec<InView<'static>> = Vec::with_capacity(inputs.len());
     let mut outs_store: Vec<OutSlice<'static>> = Vec::with_capacity(outs.len());
     let mut args = vec![];
-    walk.for_each_tile(start, end, |row, col, len| {
+    let each_tile = |f: &mut dyn FnMut(usize, usize, usize)| match native {
+        Some(_) => walk.for_each_tile(start, end, f),
+        None => walk.for_each_group(start, end, f),
+    };
+    each_tile(&mut |row, col, len| {
         let at = row * walk.row_len() + col - start;
         let mut views: Vec<InView> = recycle(std::mem::take(&mut views_store));
         {

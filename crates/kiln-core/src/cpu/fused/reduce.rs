@@ -152,7 +152,7 @@ fn prologue_tiles<T: Reduced>(
     mut sink: impl FnMut(usize, &[T]),
 ) {
     let mut tile = [T::default(); TILE];
-    walk.for_each_tile(start, end, |row, col, len| {
+    walk.for_each_group(start, end, |row, col, len| {
         let pos = row * walk.row_len() + col;
         {
             let mut outs: Vec<OutSlice> = Vec::with_capacity(stores.len() + 1);
@@ -265,10 +265,32 @@ fn fold_with<T: Reduced, F: Fn(T, T) -> T + Sync + Send + Copy>(
         let tasks = split_stores(stores, per_task * red, outer.div_ceil(per_task));
         let run = |t: usize, (dst, mut st): (&mut [T], Vec<OutSlice>)| {
             let base = t * per_task * red;
-            for (j, d) in dst.iter_mut().enumerate() {
-                let o = t * per_task + j;
-                *d = fold_part((o * red, (o + 1) * red), &mut st, base);
+            if red > TILE / 2 {
+                for (j, d) in dst.iter_mut().enumerate() {
+                    let o = t * per_task + j;
+                    *d = fold_part((o * red, (o + 1) * red), &mut st, base);
+                }
+                return;
             }
+            // Short rows: the prologue runs over a tile of whole rows at a
+            // time, and each row folds from the tile.
+            let batch = TILE / red;
+            let mut vals = [T::default(); TILE];
+            with_scratch(|s| {
+                for (b, dsts) in dst.chunks_mut(batch).enumerate() {
+                    let o = t * per_task + b * batch;
+                    let range = (o * red, (o + dsts.len()) * red);
+                    prologue_tiles::<T>(prog, walk, inputs, range, &mut st, base, s, |pos, v| {
+                        let at = pos - range.0;
+                        vals[at..at + v.len()].copy_from_slice(v)
+                    });
+                    for (d, row) in dsts.iter_mut().zip(vals.chunks_exact(red)) {
+                        let mut acc = [init; LANES];
+                        fold_lanes_into(&mut acc, row, &step);
+                        *d = merge(acc);
+                    }
+                }
+            });
         };
         let items: Vec<_> = out.chunks_mut(per_task).zip(tasks).collect();
         if parallel {

@@ -119,8 +119,48 @@ impl Array {
             out.copy_from_slice(s);
             return out;
         }
+        self.gather_fold(&[], |x: T, _| x)
+    }
+
+    /// The elements in row-major order, each folded with the elements at
+    /// the same position of this view shifted by `shifts` (buffer offsets):
+    /// `out[i] = combine(..combine(x[i], x[i + shifts[0]]).., x[i +
+    /// shifts[k - 1]])` with `x[i + d]` the element `d` buffer positions
+    /// after the view's element `i`. Pooling reduces its window positions
+    /// this way in one pass, without a copy per position. Large outputs are
+    /// split over threads along the leading dims. Panics if a shifted
+    /// view leaves the buffer.
+    pub fn gather_fold<T: BufferElement>(
+        &self,
+        shifts: &[isize],
+        combine: impl Fn(T, T) -> T + Sync,
+    ) -> Vec<T> {
         let data = self.buf.as_slice::<T>();
         let n = self.numel();
+        let mut out = crate::pool::take::<T>(n);
+        if n == 0 {
+            return out;
+        }
+        let fold_rows = |dst: &mut [T], shape: &[usize], strides: &[isize], base: usize| {
+            let mut k = 0;
+            for_each_row(shape, [strides], [base], |[o], len, [s]| {
+                let dst = &mut dst[k..k + len];
+                k += len;
+                if s == 1 && shifts.is_empty() {
+                    dst.copy_from_slice(&data[o..o + len]);
+                    return;
+                }
+                let mut p = o as isize;
+                for v in dst {
+                    let mut x = data[p as usize];
+                    for &d in shifts {
+                        x = combine(x, data[(p + d) as usize]);
+                    }
+                    *v = x;
+                    p += s;
+                }
+            });
+        };
         // Leading dims whose product gives enough tasks for the threads.
         let rank = self.shape.len();
         let mut lead = 0;
@@ -130,12 +170,10 @@ impl Array {
             lead += 1;
         }
         if tasks < 2 {
-            let mut out = crate::pool::take_empty::<T>(n);
-            copy_rows(data, &self.shape, &self.strides, self.offset, &mut out);
+            fold_rows(&mut out, &self.shape, &self.strides, self.offset);
             return out;
         }
         let (outer, inner) = (&self.shape[..lead], &self.shape[lead..]);
-        let mut out = crate::pool::take::<T>(n);
         use rayon::prelude::*;
         out.par_chunks_mut(n / tasks)
             .enumerate()
@@ -146,20 +184,7 @@ impl Array {
                     base += (rest % outer[d]) as isize * self.strides[d];
                     rest /= outer[d];
                 }
-                let mut k = 0;
-                for_each_row(
-                    inner,
-                    [&self.strides[lead..]],
-                    [base as usize],
-                    |[o], len, [s]| {
-                        let mut p = o as isize;
-                        for v in &mut dst[k..k + len] {
-                            *v = data[p as usize];
-                            p += s;
-                        }
-                        k += len;
-                    },
-                );
+                fold_rows(dst, inner, &self.strides[lead..], base as usize);
             });
         out
     }
@@ -284,27 +309,6 @@ impl Array {
             offset: base.offset,
         }
     }
-}
-
-/// Appends the elements of the strided layout to `out`, row-major.
-fn copy_rows<T: Copy>(
-    data: &[T],
-    shape: &[usize],
-    strides: &[isize],
-    offset: usize,
-    out: &mut Vec<T>,
-) {
-    for_each_row(shape, [strides], [offset], |[o], n, [s]| {
-        if s == 1 {
-            out.extend_from_slice(&data[o..o + n]);
-            return;
-        }
-        let mut p = o as isize;
-        for _ in 0..n {
-            out.push(data[p as usize]);
-            p += s;
-        }
-    });
 }
 
 /// Calls `f(offsets, len, inner_strides)` once per innermost row of `shape`

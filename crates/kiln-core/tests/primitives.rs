@@ -749,6 +749,54 @@ fn large_inputs_take_the_parallel_paths() {
         })
         .unwrap();
     }
+    // Rank 4 and 5: strided walks split over leading dims, pooling-style
+    // small-window reductions, and the window adjoint split over its
+    // batch and channel dims.
+    for _ in 0..4 {
+        let shape = [8, 6, 40, 35];
+        let a = input(&mut rng, &shape, DType::F32, Values::Finite);
+        let b = input(&mut rng, &shape, DType::F32, Values::Finite);
+        for (prim, inputs) in [
+            (Primitive::Binary(BinaryOp::Mul), vec![a.clone(), b]),
+            (Primitive::Unary(UnaryOp::Tanh), vec![a]),
+        ] {
+            run(&Case {
+                prim,
+                inputs,
+                slack: 2.0,
+            })
+            .unwrap();
+        }
+        let w = input(&mut rng, &[64, 40, 30, 2, 2], DType::F32, Values::Finite);
+        for op in [ReduceOp::Max, ReduceOp::Sum] {
+            run(&Case {
+                prim: Primitive::Reduce {
+                    op,
+                    axes: vec![3, 4],
+                },
+                inputs: vec![w.clone()],
+                slack: 8.0,
+            })
+            .unwrap();
+        }
+        let y = input(
+            &mut rng,
+            &[16, 16, 15, 15, 3, 3],
+            DType::F32,
+            Values::Finite,
+        );
+        run(&Case {
+            prim: Primitive::WindowsAdjoint {
+                window: vec![3, 3],
+                stride: vec![1, 1],
+                dilation: vec![1, 1],
+                spatial: vec![17, 17],
+            },
+            inputs: vec![y],
+            slack: 8.0,
+        })
+        .unwrap();
+    }
 }
 
 /// Every `LastAxisOp`, with the eps the tests use.

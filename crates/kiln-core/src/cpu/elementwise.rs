@@ -33,12 +33,73 @@ pub fn map1<T: BufferElement, U: BufferElement>(a: &Array, f: impl Fn(T) -> U + 
         return out;
     }
     let src = a.buffer().as_slice::<T>();
-    let mut out = crate::pool::take_empty::<U>(a.numel());
-    // Dispatched rows: the same SIMD level (and so the same float results)
-    // as the contiguous path.
-    for_each_row(a.shape(), [a.strides()], [a.offset()], |[o], n, [st]| {
-        simd::extend_strided(src, o as isize, st, n, &mut out, &f)
-    });
+    strided_map(
+        a.shape(),
+        [a.strides()],
+        [a.offset()],
+        |[o], [s], dst: &mut [U]| {
+            let mut p = o as isize;
+            for d in dst {
+                *d = f(src[p as usize]);
+                p += s;
+            }
+        },
+    )
+}
+
+/// The output of a row-major walk over `shape` of `N` strided operands:
+/// `row(offsets, strides, dst)` fills each innermost row (`offsets` the
+/// operands' buffer positions of its first element, `strides` theirs along
+/// the row). Large walks are split over the kernel workers along the
+/// leading dims; each task runs at the same SIMD level as the contiguous
+/// loops (so the same float results).
+fn strided_map<const N: usize, U: BufferElement>(
+    shape: &[usize],
+    strides: [&[isize]; N],
+    offsets: [usize; N],
+    row: impl Fn([usize; N], [isize; N], &mut [U]) + Sync,
+) -> Vec<U> {
+    let n = crate::shape::numel(shape);
+    let mut out = crate::pool::take::<U>(n);
+    if n == 0 {
+        return out;
+    }
+    // Leading dims whose product gives enough tasks for the threads.
+    let (mut lead, mut tasks) = (0, 1);
+    while n >= PARALLEL_THRESHOLD && lead + 1 < shape.len() && tasks < 64 {
+        tasks *= shape[lead];
+        lead += 1;
+    }
+    let inner: [&[isize]; N] = std::array::from_fn(|j| &strides[j][lead..]);
+    let task = |t: usize, dst: &mut [U]| {
+        let mut base: [isize; N] = offsets.map(|o| o as isize);
+        let mut rest = t;
+        for d in (0..lead).rev() {
+            let i = (rest % shape[d]) as isize;
+            rest /= shape[d];
+            for j in 0..N {
+                base[j] += i * strides[j][d];
+            }
+        }
+        simd::run_dispatched(&mut || {
+            let mut k = 0;
+            for_each_row(
+                &shape[lead..],
+                inner,
+                base.map(|b| b as usize),
+                |o, len, st| {
+                    row(o, st, &mut dst[k..k + len]);
+                    k += len;
+                },
+            );
+        });
+    };
+    if tasks >= 2 {
+        let chunk = n / tasks;
+        workers::for_each_chunk(&mut out, chunk, &|at, dst| task(at / chunk, dst));
+    } else {
+        task(0, &mut out);
+    }
     out
 }
 
@@ -69,22 +130,19 @@ pub fn map2<T: BufferElement, V: BufferElement, U: BufferElement>(
         return map1::<V, U>(b, |q| f(p, q));
     }
     let (sa, sb) = (a.buffer().as_slice::<T>(), b.buffer().as_slice::<V>());
-    let mut out = crate::pool::take_empty::<U>(a.numel());
-    for_each_row(
+    strided_map(
         a.shape(),
         [a.strides(), b.strides()],
         [a.offset(), b.offset()],
-        |[oa, ob], n, [ta, tb]| {
-            simd::extend_strided2(
-                (sa, oa as isize, ta),
-                (sb, ob as isize, tb),
-                n,
-                &mut out,
-                &f,
-            )
+        |[oa, ob], [ta, tb], dst: &mut [U]| {
+            let (mut p, mut q) = (oa as isize, ob as isize);
+            for d in dst {
+                *d = f(sa[p as usize], sb[q as usize]);
+                p += ta;
+                q += tb;
+            }
         },
-    );
-    out
+    )
 }
 
 /// The single value of an array whose every stride is 0 (a broadcast scalar).

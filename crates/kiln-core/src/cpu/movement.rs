@@ -179,29 +179,60 @@ pub fn windows_adjoint(
 }
 
 /// Adds (with `add`) every element of `y` into a zeroed output at the
-/// positions given by the window strides `wstr`.
+/// positions given by the window strides `wstr`. The dims before the
+/// window dims (batch, channels) map one to one between `y` and the
+/// output, so blocks of them are split over threads, each writing its own
+/// part of the output; within a block elements are added in `y`'s
+/// row-major order, so results do not depend on the split.
 fn accumulate_windows<T: BufferElement>(
     y: &Array,
     wstr: &[isize],
     n: usize,
     out_shape: &[usize],
-    add: impl Fn(T, T) -> T,
+    add: impl Fn(T, T) -> T + Sync,
 ) -> Array {
-    let mut out = vec![T::default(); n];
+    let lead = out_shape.len() - (y.shape().len() - out_shape.len());
+    let outer: usize = out_shape[..lead].iter().product();
+    let mut out = crate::pool::take::<T>(n);
+    if n == 0 {
+        return Array::from_vec(out, out_shape.to_vec());
+    }
+    let per = n / outer;
     let src = y.buffer().as_slice::<T>();
-    for_each_row(
-        y.shape(),
-        [y.strides(), wstr],
-        [y.offset(), 0],
-        |[p, q], len, [sp, sq]| {
-            let (mut p, mut q) = (p as isize, q as isize);
-            for _ in 0..len {
-                let o = &mut out[q as usize];
-                *o = add(*o, src[p as usize]);
-                p += sp;
-                q += sq;
+    let (ystr, yshape) = (y.strides(), y.shape());
+    let block = |first: usize, dst: &mut [T]| {
+        dst.fill(T::default());
+        for l in 0..dst.len() / per {
+            // Unravel lead index `first + l` into y's offset.
+            let (mut rest, mut base) = (first + l, y.offset() as isize);
+            for d in (0..lead).rev() {
+                base += (rest % yshape[d]) as isize * ystr[d];
+                rest /= yshape[d];
             }
-        },
-    );
+            let dst = &mut dst[l * per..(l + 1) * per];
+            for_each_row(
+                &yshape[lead..],
+                [&ystr[lead..], &wstr[lead..]],
+                [base as usize, 0],
+                |[p, q], len, [sp, sq]| {
+                    let (mut p, mut q) = (p as isize, q as isize);
+                    for _ in 0..len {
+                        let o = &mut dst[q as usize];
+                        *o = add(*o, src[p as usize]);
+                        p += sp;
+                        q += sq;
+                    }
+                },
+            );
+        }
+    };
+    if n >= super::elementwise::PARALLEL_THRESHOLD && outer > 1 {
+        let per_task = outer.div_ceil(4 * super::workers::threads()).max(1);
+        super::workers::for_each_chunk(&mut out, per_task * per, &|start, dst| {
+            block(start / per, dst)
+        });
+    } else {
+        block(0, &mut out);
+    }
     Array::from_vec(out, out_shape.to_vec())
 }

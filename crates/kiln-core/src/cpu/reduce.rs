@@ -181,7 +181,8 @@ fn column_fold<T, A, U>(
 const SMALL_WINDOW: usize = 64;
 
 /// Max, min or (f32/f64) sum over few elements per output of a strided
-/// input: one strided gather per window position, combined elementwise.
+/// input: one strided pass that folds every window position into each
+/// output element, in window order.
 /// Each pass walks long output rows, where moving the axes last and folding
 /// rows of a few elements would pay per-row overhead.
 fn window_reduce(a: &Array, op: ReduceOp, axes: &[usize], out_shape: &[usize]) -> Option<Array> {
@@ -197,20 +198,6 @@ fn window_reduce(a: &Array, op: ReduceOp, axes: &[usize], out_shape: &[usize]) -
         return None;
     }
     let steps = vec![1isize; a.shape().len()];
-    fn gather_fold<T: BufferElement>(
-        count: usize,
-        view_at: impl Fn(usize) -> Array,
-        combine: impl Fn(T, T) -> T + Sync,
-    ) -> Vec<T> {
-        let mut acc = view_at(0).to_vec::<T>();
-        for r in 1..count {
-            let part = view_at(r).to_vec::<T>();
-            acc.par_chunks_mut(TASK)
-                .zip(part.par_chunks(TASK))
-                .for_each(|(o, x)| simd::update_slice(o, x, &combine));
-        }
-        acc
-    }
     let view_at = |r: usize| {
         let mut start = vec![0usize; a.shape().len()];
         let mut rest = r;
@@ -220,18 +207,23 @@ fn window_reduce(a: &Array, op: ReduceOp, axes: &[usize], out_shape: &[usize]) -
         }
         a.slice(&start, &steps, out_shape)
     };
+    // Window position r is the first position's view shifted in the buffer.
+    let first = view_at(0);
+    let shifts: Vec<isize> = (1..count)
+        .map(|r| view_at(r).offset() as isize - first.offset() as isize)
+        .collect();
     let shape = out_shape.to_vec();
     Some(match op {
         ReduceOp::Max => crate::with_dtype!(a.dtype(), T, {
-            Array::from_vec(gather_fold::<T>(count, view_at, T::max_nan), shape)
+            Array::from_vec(first.gather_fold::<T>(&shifts, T::max_nan), shape)
         }),
         ReduceOp::Min => crate::with_dtype!(a.dtype(), T, {
-            Array::from_vec(gather_fold::<T>(count, view_at, T::min_nan), shape)
+            Array::from_vec(first.gather_fold::<T>(&shifts, T::min_nan), shape)
         }),
         _ => crate::with_float_dtype!(
             a.dtype(),
             T,
-            { Array::from_vec(gather_fold::<T>(count, view_at, <T as Num>::add), shape) },
+            { Array::from_vec(first.gather_fold::<T>(&shifts, <T as Num>::add), shape) },
             unreachable!("checked above: f32 or f64")
         ),
     })

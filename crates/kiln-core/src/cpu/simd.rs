@@ -161,6 +161,16 @@ dispatched! {
     }
 }
 
+dispatched! {
+    /// Runs `f` compiled for the best SIMD level, like the other loops
+    /// here: for loops (strided walks) that do not fit their shapes.
+    pub fn run_dispatched<F>(f: &mut F)
+    where [F: FnMut()]
+    {
+        f()
+    }
+}
+
 /// Accumulators [`update_rows`] keeps in registers per strip of columns.
 const ROW_STRIP: usize = 64;
 /// Rows [`update_rows`] folds into a strip before storing it back.
@@ -200,57 +210,6 @@ dispatched! {
                 }
             }
             r0 += group;
-        }
-    }
-}
-
-dispatched! {
-    /// Appends `f(src[start + i*step])` for `i < n` to `out` (a strided
-    /// row; `step == 1` is the contiguous loop).
-    pub fn extend_strided<T, U, F>(src: &[T], start: isize, step: isize, n: usize, out: &mut Vec<U>, f: &F)
-    where [T: Copy, F: Fn(T) -> U]
-    {
-        if step == 1 {
-            let s = start as usize;
-            out.extend(src[s..s + n].iter().map(|&x| f(x)));
-            return;
-        }
-        let mut p = start;
-        for _ in 0..n {
-            out.push(f(src[p as usize]));
-            p += step;
-        }
-    }
-}
-
-dispatched! {
-    /// Appends `f(a[pa + i*ta], b[pb + i*tb])` for `i < n` to `out`, with
-    /// `a = (a, pa, ta)` and `b = (b, pb, tb)`.
-    pub fn extend_strided2<T, V, U, F>(
-        a: (&[T], isize, isize),
-        b: (&[V], isize, isize),
-        n: usize,
-        out: &mut Vec<U>,
-        f: &F
-    )
-    where [T: Copy, V: Copy, F: Fn(T, V) -> U]
-    {
-        let ((a, pa, ta), (b, pb, tb)) = (a, b);
-        let (oa, ob) = (pa as usize, pb as usize);
-        if ta == 1 && tb == 1 {
-            out.extend(a[oa..oa + n].iter().zip(&b[ob..ob + n]).map(|(&p, &q)| f(p, q)));
-            return;
-        }
-        if ta == 1 && tb == 0 {
-            let q = b[ob];
-            out.extend(a[oa..oa + n].iter().map(|&p| f(p, q)));
-            return;
-        }
-        let (mut p, mut q) = (pa, pb);
-        for _ in 0..n {
-            out.push(f(a[p as usize], b[q as usize]));
-            p += ta;
-            q += tb;
         }
     }
 }

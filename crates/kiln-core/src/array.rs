@@ -136,18 +136,13 @@ impl Array {
         combine: impl Fn(T, T) -> T + Sync,
     ) -> Vec<T> {
         let data = self.buf.as_slice::<T>();
-        let n = self.numel();
-        let mut out = crate::pool::take::<T>(n);
-        if n == 0 {
-            return out;
-        }
-        let fold_rows = |dst: &mut [T], shape: &[usize], strides: &[isize], base: usize| {
-            let mut k = 0;
-            for_each_row(shape, [strides], [base], |[o], len, [s]| {
-                let dst = &mut dst[k..k + len];
-                k += len;
+        crate::cpu::elementwise::strided_map(
+            &self.shape,
+            [&self.strides],
+            [self.offset],
+            |[o], [s], dst: &mut [T]| {
                 if s == 1 && shifts.is_empty() {
-                    dst.copy_from_slice(&data[o..o + len]);
+                    dst.copy_from_slice(&data[o..o + dst.len()]);
                     return;
                 }
                 let mut p = o as isize;
@@ -159,34 +154,8 @@ impl Array {
                     *v = x;
                     p += s;
                 }
-            });
-        };
-        // Leading dims whose product gives enough tasks for the threads.
-        let rank = self.shape.len();
-        let mut lead = 0;
-        let mut tasks = 1;
-        while n >= crate::cpu::elementwise::PARALLEL_THRESHOLD && lead + 1 < rank && tasks < 64 {
-            tasks *= self.shape[lead];
-            lead += 1;
-        }
-        if tasks < 2 {
-            fold_rows(&mut out, &self.shape, &self.strides, self.offset);
-            return out;
-        }
-        let (outer, inner) = (&self.shape[..lead], &self.shape[lead..]);
-        use rayon::prelude::*;
-        out.par_chunks_mut(n / tasks)
-            .enumerate()
-            .for_each(|(t, dst)| {
-                // Unravel task `t` over the leading dims.
-                let (mut rest, mut base) = (t, self.offset as isize);
-                for d in (0..lead).rev() {
-                    base += (rest % outer[d]) as isize * self.strides[d];
-                    rest /= outer[d];
-                }
-                fold_rows(dst, inner, &self.strides[lead..], base as usize);
-            });
-        out
+            },
+        )
     }
 
     /// The first element (at the view's offset) widened to f64; `None` for

@@ -53,7 +53,7 @@ pub fn map1<T: BufferElement, U: BufferElement>(a: &Array, f: impl Fn(T) -> U + 
 /// the row). Large walks are split over the kernel workers along the
 /// leading dims; each task runs at the same SIMD level as the contiguous
 /// loops (so the same float results).
-fn strided_map<const N: usize, U: BufferElement>(
+pub(crate) fn strided_map<const N: usize, U: BufferElement>(
     shape: &[usize],
     strides: [&[isize]; N],
     offsets: [usize; N],

@@ -200,12 +200,12 @@ fn rows_view<'a, T: BufferElement>(
     let step = st[last];
     // Row `row`'s index over the outer dims, then an odometer from there.
     let mut idx = vec![0usize; last];
-    let mut rest = row;
+    let (mut rest, mut pos) = (row, walk.offsets[k] as isize);
     for d in (0..last).rev() {
         idx[d] = rest % dims[d];
         rest /= dims[d];
+        pos += idx[d] as isize * st[d];
     }
-    let mut pos = walk.row_offset(k, row);
     for dst in scratch[..rows * row_len].chunks_exact_mut(row_len) {
         match step {
             1 => dst.copy_from_slice(&src[pos as usize..pos as usize + row_len]),
